@@ -1,0 +1,179 @@
+"""Feature flags from the environment, read with pydantic-settings into immutable objects.
+
+Nothing here writes ``os.environ``. Each migration reads ``AURUM_MIGRATION_<NAME>_{ENABLED,PHASE,
+PERCENT,COMPARE,FALLBACK,MONITORING}``; the two migrations of the Aurum migration guide also answer
+to the guide's names (``AURUM_USE_SIMPLIFIED_SETTINGS``, ``AURUM_DB_MIGRATION_PHASE``, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aurum_otel.errors import ConfigurationError
+from aurum_otel.phase import Phase
+
+GLOBAL_MONITORING = "AURUM_ENABLE_MIGRATION_MONITORING"
+
+# The migration guide's variable names, per migration and field (checked before the generic ones).
+GUIDE_NAMES: dict[str, dict[str, str]] = {
+    "settings": {
+        "enabled": "AURUM_USE_SIMPLIFIED_SETTINGS",
+        "phase": "AURUM_SETTINGS_MIGRATION_PHASE",
+        "monitoring": GLOBAL_MONITORING,
+    },
+    "database": {
+        "enabled": "AURUM_USE_SIMPLE_DB_CLIENT",
+        "phase": "AURUM_DB_MIGRATION_PHASE",
+        "monitoring": "AURUM_ENABLE_DB_MIGRATION_MONITORING",
+    },
+}
+
+_ALLOWED = {
+    "enabled": "0 or 1 (also true/false, yes/no, on/off)",
+    "monitoring": "0 or 1 (also true/false, yes/no, on/off)",
+    "fallback": "0 or 1 (also true/false, yes/no, on/off)",
+    "phase": "legacy, hybrid, simplified",
+    "percent": "a number from 0 to 100",
+    "compare": "a number from 0 to 100",
+}
+
+
+def env_key(name: str) -> str:
+    """The upper-case token a migration name takes in variable names (``db-client`` -> ``DB_CLIENT``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()
+
+
+def variables_for(name: str) -> dict[str, tuple[str, ...]]:
+    """Every environment variable a migration reads, per field, in the order they are checked."""
+    generic = f"AURUM_MIGRATION_{env_key(name)}_"
+    guide = GUIDE_NAMES.get(name, {})
+    fields = ("enabled", "phase", "percent", "compare", "fallback", "monitoring")
+    out: dict[str, tuple[str, ...]] = {}
+    for field in fields:
+        names = [generic + field.upper()]
+        if field in guide and guide[field] != GLOBAL_MONITORING:
+            names.insert(0, guide[field])
+        out[field] = tuple(names)
+    return out
+
+
+class MigrationFlags(BaseSettings):
+    """One migration's flags as the environment sets them; ``None`` means unset.
+
+    Build it with :func:`read_flags` (or ``MigrationFlags.from_env(name)``), which knows the
+    variable names of each migration.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+
+    enabled: bool | None = None
+    phase: Phase | None = None
+    percent: float | None = Field(default=None, ge=0, le=100)
+    compare: float | None = Field(default=None, ge=0, le=100)
+    fallback: bool | None = None
+    monitoring: bool | None = None
+
+    @field_validator("phase", mode="before")
+    @classmethod
+    def _phase_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, name: str) -> MigrationFlags:
+        """Read ``name``'s flags, raising :class:`ConfigurationError` on a bad value."""
+        return read_flags(name)
+
+    @property
+    def kill_switch(self) -> bool:
+        return self.enabled is False
+
+
+class GlobalFlags(BaseSettings):
+    """Process-wide settings of aurum-otel itself."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+
+    monitoring: bool = Field(default=True, validation_alias=GLOBAL_MONITORING)
+    state_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".aurum", validation_alias="AURUM_STATE_DIR"
+    )
+    state_url: str | None = Field(default=None, validation_alias="AURUM_STATE_URL")
+    refresh_interval: float = Field(
+        default=0.5, gt=0, le=60, validation_alias="AURUM_REFRESH_INTERVAL"
+    )
+
+    @classmethod
+    def from_env(cls) -> GlobalFlags:
+        """Read the global settings, raising :class:`ConfigurationError` on a bad value."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise _configuration_error(exc, _GLOBAL_VARIABLES) from None
+
+
+_GLOBAL_VARIABLES = {
+    "monitoring": (GLOBAL_MONITORING,),
+    "state_dir": ("AURUM_STATE_DIR",),
+    "state_url": ("AURUM_STATE_URL",),
+    "refresh_interval": ("AURUM_REFRESH_INTERVAL",),
+}
+
+
+@functools.cache
+def _flags_class(name: str) -> type[MigrationFlags]:
+    # One subclass per migration name, whose fields know that migration's variable names.
+    annotations = MigrationFlags.__annotations__
+    namespace: dict[str, Any] = {"__annotations__": {}, "__module__": __name__}
+    for field, names in variables_for(name).items():
+        base = MigrationFlags.model_fields[field]
+        namespace["__annotations__"][field] = annotations[field]
+        namespace[field] = Field(
+            default=None,
+            validation_alias=AliasChoices(*names),
+            ge=0 if field in ("percent", "compare") else None,
+            le=100 if field in ("percent", "compare") else None,
+            description=base.description,
+        )
+    return type(f"MigrationFlags_{env_key(name)}", (MigrationFlags,), namespace)
+
+
+def read_flags(name: str) -> MigrationFlags:
+    """Read migration ``name``'s flags from the environment.
+
+    Raises:
+        ConfigurationError: a variable holds a value that is not allowed; the error names the
+            variable and the allowed values.
+    """
+    try:
+        return _flags_class(name)()
+    except ValidationError as exc:
+        raise _configuration_error(exc, variables_for(name)) from None
+
+
+def monitoring_enabled(name: str, flags: MigrationFlags, global_flags: GlobalFlags) -> bool:
+    """Monitoring is on unless the global switch or the migration's own switch says 0."""
+    return global_flags.monitoring and flags.monitoring is not False
+
+
+def _configuration_error(
+    exc: ValidationError, variables: dict[str, tuple[str, ...]]
+) -> ConfigurationError:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    # loc may be the alias the value came from, or the field name.
+    for candidate_field, names in variables.items():
+        if field == candidate_field or field.upper() in names:
+            field = candidate_field
+            variable = next((n for n in names if n in os.environ), names[0])
+            break
+    else:
+        variable = field
+    value = os.environ.get(variable, error.get("input"))
+    return ConfigurationError(variable, value, _ALLOWED.get(field, error["msg"]))

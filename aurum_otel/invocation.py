@@ -1,0 +1,323 @@
+"""One routed call and its shadow, carried out by the sync and async shells of ``@migrated``.
+
+The shells only call the target and hand back what happened; everything else (spans, metrics,
+fallback, the shadow's comparison) happens here once for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context, trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from aurum_otel import semconv
+from aurum_otel.compare import ComparisonResult, as_result
+from aurum_otel.hooks import MismatchReport, call_hook
+from aurum_otel.phase import Comparison, Implementation, Outcome, PhaseState, Role
+from aurum_otel.router import Decision
+from aurum_otel.telemetry import feature_flag_event
+
+if TYPE_CHECKING:
+    from aurum_otel.migrated import Router
+
+logger = logging.getLogger("aurum_otel")
+mismatch_logger = logging.getLogger("aurum_otel.mismatch")
+
+_clock = time.perf_counter
+
+
+def error_type(error: BaseException) -> str:
+    """The fully qualified class name of an exception (``error.type``)."""
+    cls = type(error)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+class Invocation:
+    """The life of one routed call: start, maybe fall back, end; then hand off the shadow."""
+
+    __slots__ = (
+        "_args", "_instance", "_kwargs", "_outcome", "_shadow_args", "_span", "_started", "_token",
+        "_wrapped", "decision", "implementation", "is_async", "monitored", "router", "state",
+    )
+
+    def __init__(
+        self, router: Router, decision: Decision, state: PhaseState, wrapped: Callable[..., Any],
+        instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, monitored: bool,
+        is_async: bool,
+    ) -> None:
+        self.router = router
+        self.decision = decision
+        self.state = state
+        self.monitored = monitored
+        self.is_async = is_async
+        self.implementation = decision.authoritative
+        self._wrapped = wrapped
+        self._instance = instance
+        self._args = args
+        self._kwargs = kwargs
+        self._outcome = Outcome.SUCCESS
+        self._span: Span | None = None
+        self._token: object = None
+        self._shadow_args: tuple[bool, Any] | None = None
+
+    def start(self) -> Callable[..., Any]:
+        """Open the span and return the authoritative target to call."""
+        router, decision = self.router, self.decision
+        if decision.shadow is not None:
+            # Copied before the authoritative runs, so its mutations cannot reach the shadow.
+            self._shadow_args = (
+                _try_copy((self._args, self._kwargs)) if router.options.copy_args
+                else (True, (self._args, self._kwargs))
+            )
+        if self.monitored:
+            instruments = router.instruments
+            span = instruments.tracer.start_span(
+                router.span_name,
+                attributes=instruments.span_attributes(router.name, decision.phase,
+                                                       self.implementation),
+            )
+            if span.is_recording():
+                span.add_event(semconv.EVENT_FEATURE_FLAG,
+                               feature_flag_event(router.name, decision.phase))
+                span.set_attribute(semconv.ATTR_PHASE_SOURCE, self.state.source)
+                if self.state.problem:
+                    span.set_attribute(semconv.ATTR_CONFIG_ERROR, self.state.problem)
+            self._span = span
+            self._token = context.attach(trace.set_span_in_context(span))
+        self._started = _clock()
+        return router.target(self.implementation, self._wrapped, self._instance)
+
+    def failed(self, error: BaseException) -> Callable[..., Any]:
+        """The authoritative raised: return the fallback target, or end the call and re-raise."""
+        elapsed = _clock() - self._started
+        if (
+            self.decision.fallback
+            and self.implementation is Implementation.SIMPLIFIED
+            and isinstance(error, Exception)
+        ):
+            self._record(Implementation.SIMPLIFIED, Outcome.ERROR, elapsed)
+            if self._span is not None and self._span.is_recording():
+                self._span.add_event(
+                    "aurum.migration.fallback", {semconv.ATTR_ERROR_TYPE: error_type(error)}
+                )
+                self._span.set_attribute(semconv.ATTR_IMPLEMENTATION, Implementation.LEGACY.value)
+            call_hook(self.router.options.hooks, "on_fallback", self.router.name, error)
+            self.implementation = Implementation.LEGACY
+            self._outcome = Outcome.FALLBACK
+            self._shadow_args = None  # legacy has served; there is nothing left to compare
+            self._started = _clock()
+            return self.router.target(Implementation.LEGACY, self._wrapped, self._instance)
+        self._end(Outcome.ERROR, elapsed, error)
+        self._hand_off_shadow(None, error)
+        raise error
+
+    def succeeded(self, value: Any) -> Any:
+        self._end(self._outcome, _clock() - self._started, None)
+        self._hand_off_shadow(value, None)
+        return value
+
+    def _end(self, outcome: Outcome, elapsed: float, error: BaseException | None) -> None:
+        self._record(self.implementation, outcome, elapsed)
+        span = self._span
+        if span is None:
+            return
+        if span.is_recording():
+            span.set_attribute(semconv.ATTR_OUTCOME, outcome.value)
+            if error is not None:
+                span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        span.end()
+        context.detach(self._token)  # type: ignore[arg-type]
+
+    def _record(self, implementation: Implementation, outcome: Outcome, elapsed: float) -> None:
+        if self.monitored:
+            self.router.instruments.record_call(
+                self.router.name, self.decision.phase, implementation, Role.AUTHORITATIVE,
+                outcome, elapsed,
+            )
+
+    def _hand_off_shadow(self, value: Any, error: BaseException | None) -> None:
+        if self._shadow_args is None or self.decision.shadow is None:
+            return
+        copied, payload = self._shadow_args
+        router = self.router
+        if copied and error is None and router.options.copy_args:
+            copied, value = _try_copy(value)
+        run = ShadowRun(
+            router, self.decision, self.decision.shadow,
+            router.target(self.decision.shadow, self._wrapped, self._instance),
+            payload if copied else None, value, error, self._span,
+        )
+        if not copied:
+            run.uncopyable()
+        elif self.is_async:
+            if not router.shadows.submit_async(run.async_job):
+                run.dropped()
+        elif not router.shadows.submit(run.sync_job):
+            run.dropped()
+
+
+class ShadowRun:
+    """One shadow: run the other implementation, compare, record; never raises."""
+
+    __slots__ = (
+        "_authoritative_error", "_authoritative_value", "_deadline", "_parent", "_payload",
+        "_target", "decision", "implementation", "router",
+    )
+
+    def __init__(
+        self, router: Router, decision: Decision, implementation: Implementation,
+        target: Callable[..., Any], payload: tuple[tuple[Any, ...], dict[str, Any]] | None,
+        authoritative_value: Any, authoritative_error: BaseException | None,
+        parent: Span | None,
+    ) -> None:
+        self.router = router
+        self.decision = decision
+        self.implementation = implementation
+        self._target = target
+        self._payload = payload
+        self._authoritative_value = authoritative_value
+        self._authoritative_error = authoritative_error
+        self._parent = parent
+        self._deadline = _clock() + router.options.shadow_timeout
+
+    def sync_job(self) -> None:
+        if _clock() >= self._deadline:
+            self._conclude(None, Comparison.TIMEOUT, 0.0)
+            return
+        span, token = self._open()
+        started = _clock()
+        args, kwargs = self._payload or ((), {})
+        try:
+            value, error = self._target(*args, **kwargs), None
+        except Exception as exc:
+            value, error = None, exc
+        finally:
+            context.detach(token)
+        self._finish(span, value, error, _clock() - started)
+
+    async def async_job(self) -> None:
+        span, token = self._open()
+        started = _clock()
+        args, kwargs = self._payload or ((), {})
+        try:
+            value = await asyncio.wait_for(
+                self._target(*args, **kwargs), timeout=max(self._deadline - _clock(), 0.0)
+            )
+            error: BaseException | None = None
+        except TimeoutError:
+            context.detach(token)
+            self._conclude(span, Comparison.TIMEOUT, _clock() - started)
+            return
+        except Exception as exc:
+            value, error = None, exc
+        context.detach(token)
+        self._finish(span, value, error, _clock() - started)
+
+    def dropped(self) -> None:
+        """The executor was full: count it, run nothing."""
+        self._conclude(None, Comparison.DROPPED, 0.0)
+
+    def uncopyable(self) -> None:
+        """The arguments could not be deep-copied, so the shadow cannot run safely."""
+        self._conclude(None, Comparison.ERROR, 0.0, differences=("arguments could not be copied",))
+
+    def _open(self) -> tuple[Span | None, object]:
+        router = self.router
+        span = router.instruments.tracer.start_span(
+            router.shadow_span_name,
+            context=trace.set_span_in_context(self._parent) if self._parent is not None else None,
+            attributes={
+                **router.instruments.span_attributes(router.name, self.decision.phase,
+                                                     self.implementation),
+                semconv.ATTR_ROLE: Role.SHADOW.value,
+            },
+        )
+        return span, context.attach(trace.set_span_in_context(span))
+
+    def _finish(
+        self, span: Span | None, value: Any, error: BaseException | None, elapsed: float
+    ) -> None:
+        router = self.router
+        router.instruments.record_call(
+            router.name, self.decision.phase, self.implementation, Role.SHADOW,
+            Outcome.ERROR if error is not None else Outcome.SUCCESS, elapsed,
+        )
+        if span is not None and error is not None and span.is_recording():
+            span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
+        if _clock() > self._deadline:
+            self._conclude(span, Comparison.TIMEOUT, elapsed)
+            return
+        result, differences = self._compare(value, error)
+        self._conclude(span, result, elapsed, differences=differences, shadow_error=error)
+
+    def _compare(
+        self, value: Any, error: BaseException | None
+    ) -> tuple[Comparison, tuple[str, ...]]:
+        theirs = self._authoritative_error
+        if theirs is not None or error is not None:
+            if theirs is not None and error is not None and type(theirs) is type(error):
+                return Comparison.MATCH, ()
+            return Comparison.MISMATCH, ()
+        try:
+            outcome: ComparisonResult = as_result(
+                self.router.options.comparator(self._authoritative_value, value)
+            )
+        except Exception as exc:
+            logger.warning("comparator of %r raised %s; counted as a comparison error",
+                           self.router.name, error_type(exc), exc_info=True)
+            return Comparison.ERROR, (f"comparator raised {error_type(exc)}",)
+        return (Comparison.MATCH if outcome.equal else Comparison.MISMATCH), outcome.differences
+
+    def _conclude(
+        self, span: Span | None, result: Comparison, elapsed: float, *,
+        differences: tuple[str, ...] = (), shadow_error: BaseException | None = None,
+    ) -> None:
+        router = self.router
+        instruments = router.instruments
+        instruments.comparisons.add(
+            1, instruments.comparison_attributes(router.name, self.decision.phase, result)
+        )
+        trace_id = None
+        if self._parent is not None:
+            trace_id = format(self._parent.get_span_context().trace_id, "032x")
+        if span is not None:
+            if span.is_recording():
+                span.set_attribute(semconv.ATTR_COMPARISON, result.value)
+                if differences:
+                    span.set_attribute(semconv.ATTR_DIFFERENCES, "; ".join(differences)[:2000])
+            span.end()
+        if result is Comparison.MATCH:
+            return
+        report = MismatchReport(
+            name=router.name,
+            phase=self.decision.phase,
+            authoritative=self.decision.authoritative,
+            shadow=self.implementation,
+            result=result,
+            differences=differences,
+            authoritative_error=(
+                error_type(self._authoritative_error) if self._authoritative_error else None
+            ),
+            shadow_error=error_type(shadow_error) if shadow_error else None,
+            trace_id=trace_id,
+        )
+        if result is Comparison.MISMATCH:
+            mismatch_logger.warning("%s", report.summary())
+        else:
+            mismatch_logger.info("%s", report.summary())
+        call_hook(router.options.hooks, "on_mismatch", report)
+
+
+def _try_copy(value: Any) -> tuple[bool, Any]:
+    try:
+        return True, copy.deepcopy(value)
+    except Exception:
+        return False, None

@@ -1,0 +1,302 @@
+"""The ``@migrated`` decorator: route every call by phase, shadow and compare, emit telemetry."""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, ParamSpec, TypeVar
+
+import wrapt
+
+from aurum_otel.compare import Comparator, deep_compare
+from aurum_otel.errors import MigrationDefinitionError
+from aurum_otel.invocation import Invocation
+from aurum_otel.phase import Implementation, PhaseState
+from aurum_otel.registry import generation, get_registry
+from aurum_otel.router import decide
+from aurum_otel.telemetry import Instruments
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+logger = logging.getLogger("aurum_otel")
+
+_routing_key: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "aurum_otel_routing_key", default=None
+)
+
+
+class routing_key:  # noqa: N801 - used like a function: ``with routing_key(user_id): ...``
+    """Route the calls made inside the block by ``key`` (sticky: same key, same implementation)."""
+
+    __slots__ = ("_key", "_token")
+
+    def __init__(self, key: object) -> None:
+        self._key = key
+
+    def __enter__(self) -> object:
+        self._token = _routing_key.set(self._key)
+        return self._key
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _routing_key.reset(self._token)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How one decorated function is routed (immutable; see ``fn.options`` and ``fn.with_options``).
+
+    Attributes:
+        key: extracts the routing key from the call's arguments (same signature as the function,
+            without ``self``); default: the ``routing_key`` context, else split per call.
+        comparator: judges the shadow's result against the authoritative one.
+        writes: the function writes; it is never shadowed unless ``shadow_writes``.
+        shadow_writes: shadow this writing function anyway (the shadow must be side-effect free).
+        shadow_timeout: seconds after which a shadow counts as ``timeout``.
+        copy_args: give the shadow deep copies of the arguments and of the authoritative result,
+            so neither side can see the other's mutations.
+        hooks: a :class:`~aurum_otel.hooks.MigrationHooks` for mismatches and fallbacks.
+        tracer_provider: default: the registry's, else the global one.
+        meter_provider: default: the registry's, else the global one.
+    """
+
+    key: Callable[..., object] | None = None
+    comparator: Comparator = deep_compare
+    writes: bool = False
+    shadow_writes: bool = False
+    shadow_timeout: float = 5.0
+    copy_args: bool = True
+    hooks: Any = None
+    tracer_provider: Any = None
+    meter_provider: Any = None
+
+    def __post_init__(self) -> None:
+        if self.shadow_timeout <= 0:
+            raise MigrationDefinitionError(
+                f"shadow_timeout must be a positive number of seconds, not {self.shadow_timeout!r}"
+            )
+        if self.key is not None and not callable(self.key):
+            raise MigrationDefinitionError("key= must be a callable taking the call's arguments")
+
+    @property
+    def shadow_allowed(self) -> bool:
+        return not self.writes or self.shadow_writes
+
+
+class Router:
+    """Carries out decisions for one decorated function; the sync and async shells share it."""
+
+    def __init__(self, name: str, options: Options, *, is_async: bool) -> None:
+        self.name = name
+        self.options = options
+        self.is_async = is_async
+        self.span_name = f"migrate {name}"
+        self.shadow_span_name = f"shadow {name}"
+        self.simplified: Callable[..., Any] | None = None
+        self._generation = -1
+
+    def bind(self) -> None:
+        """(Re)attach to the registry after a configure/reset."""
+        registry = get_registry()
+        self.runtime = registry.migration(self.name)
+        self.instruments: Instruments = registry.instruments(
+            self.options.tracer_provider, self.options.meter_provider
+        )
+        self.shadows = registry.shadows
+        self.rand = registry.rand
+        self._generation = generation()
+
+    def begin(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Invocation | None:
+        """Decide this call; ``None`` means "just call legacy, no telemetry" (monitoring off)."""
+        if self._generation != generation():
+            self.bind()
+        resolved = self.runtime.resolved()
+        state = resolved.state
+        if self.simplified is None:
+            state = _NO_SIMPLIFIED
+        decision = decide(
+            state,
+            name=self.name,
+            key=self._key(args, kwargs),
+            rand=self.rand,
+            shadow_allowed=self.options.shadow_allowed and resolved.monitoring,
+        )
+        if not resolved.monitoring and decision.authoritative is Implementation.LEGACY:
+            return None
+        return Invocation(self, decision, state, wrapped, instance, args, kwargs,
+                          monitored=resolved.monitoring, is_async=self.is_async)
+
+    def target(
+        self, implementation: Implementation, wrapped: Callable[..., Any], instance: Any
+    ) -> Callable[..., Any]:
+        if implementation is Implementation.LEGACY or self.simplified is None:
+            return wrapped
+        if instance is None:
+            return self.simplified
+        return functools.partial(self.simplified, instance)
+
+    def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
+        extract = self.options.key
+        if extract is None:
+            return _routing_key.get()
+        try:
+            return extract(*args, **kwargs)
+        except Exception:
+            logger.warning("routing key extractor of %r raised; routing per call", self.name,
+                           exc_info=True)
+            return None
+
+
+_NO_SIMPLIFIED = PhaseState(source="no-simplified")
+
+
+def _sync_shell(router: Router) -> Callable[..., Any]:
+    def call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        invocation = router.begin(wrapped, instance, args, kwargs)
+        if invocation is None:
+            return wrapped(*args, **kwargs)
+        target = invocation.start()
+        while True:
+            try:
+                result = target(*args, **kwargs)
+            except BaseException as exc:
+                target = invocation.failed(exc)  # the fallback target, or re-raises
+                continue
+            return invocation.succeeded(result)
+
+    return call
+
+
+def _async_shell(router: Router) -> Callable[..., Any]:
+    async def call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+        invocation = router.begin(wrapped, instance, args, kwargs)
+        if invocation is None:
+            return await wrapped(*args, **kwargs)
+        target = invocation.start()
+        while True:
+            try:
+                result = await target(*args, **kwargs)
+            except BaseException as exc:
+                target = invocation.failed(exc)
+                continue
+            return invocation.succeeded(result)
+
+    return call
+
+
+class MigratedFunction(wrapt.FunctionWrapper, Generic[P, R]):  # type: ignore[misc]
+    """A function routed between its legacy body and a simplified one.
+
+    Keeps the legacy function's name, qualname, docstring, signature and async-ness.
+    """
+
+    def __init__(self, wrapped: Callable[P, R], name: str, options: Options) -> None:
+        is_async = inspect.iscoroutinefunction(_unwrap_descriptor(wrapped))
+        router = Router(name, options, is_async=is_async)
+        shell = _async_shell(router) if is_async else _sync_shell(router)
+        super().__init__(wrapped, shell)
+        self._self_router = router
+        self._self_is_async = is_async
+
+    def simplified(self, function: F) -> F:
+        """Register the simplified implementation (use as a decorator); returns it unchanged."""
+        target = _unwrap_descriptor(function)
+        if not callable(target):
+            raise MigrationDefinitionError(
+                f"{self._self_router.name!r}: the simplified implementation must be callable"
+            )
+        if inspect.iscoroutinefunction(target) != self._self_is_async:
+            kinds = ("async", "sync") if self._self_is_async else ("sync", "async")
+            raise MigrationDefinitionError(
+                f"migration {self._self_router.name!r}: the legacy implementation is {kinds[0]} "
+                f"but the simplified one is {kinds[1]}; make them both sync or both async"
+            )
+        self._self_router.simplified = target
+        return function
+
+    @property
+    def migration_name(self) -> str:
+        return str(self._self_router.name)
+
+    @property
+    def options(self) -> Options:
+        return self._self_router.options  # type: ignore[no-any-return]
+
+    @property
+    def legacy(self) -> Callable[P, R]:
+        return self.__wrapped__  # type: ignore[no-any-return]
+
+    @property
+    def simplified_implementation(self) -> Callable[..., Any] | None:
+        return self._self_router.simplified  # type: ignore[no-any-return]
+
+    def with_options(self, **changes: Any) -> MigratedFunction[P, R]:
+        """A new routed function with the same implementations and ``changes`` to its options."""
+        clone: MigratedFunction[P, R] = MigratedFunction(
+            self.__wrapped__, self.migration_name, dataclasses.replace(self.options, **changes)
+        )
+        if self.simplified_implementation is not None:
+            clone.simplified(self.simplified_implementation)
+        return clone
+
+
+def migrated(
+    name: str,
+    *,
+    key: Callable[..., object] | None = None,
+    comparator: Comparator = deep_compare,
+    writes: bool = False,
+    shadow_writes: bool = False,
+    shadow_timeout: float = 5.0,
+    copy_args: bool = True,
+    hooks: Any = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+) -> Callable[[Callable[P, R]], MigratedFunction[P, R]]:
+    """Route calls of the decorated (legacy) function by migration ``name``'s phase.
+
+    Register the simplified implementation with ``@fn.simplified``. Every call is routed per
+    the current phase and rollout, traced as ``migrate <name>`` and counted in the
+    ``aurum.migration.*`` metrics. See :class:`Options` for the keyword arguments.
+
+    Raises:
+        MigrationDefinitionError: the options cannot work (reported at decoration time).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise MigrationDefinitionError("a migration needs a non-empty name, e.g. 'settings'")
+    options = Options(
+        key=key, comparator=comparator, writes=writes, shadow_writes=shadow_writes,
+        shadow_timeout=shadow_timeout, copy_args=copy_args, hooks=hooks,
+        tracer_provider=tracer_provider, meter_provider=meter_provider,
+    )
+
+    def decorate(function: Callable[P, R]) -> MigratedFunction[P, R]:
+        return MigratedFunction(function, name, options)
+
+    return decorate
+
+
+def _unwrap_descriptor(function: Any) -> Any:
+    if isinstance(function, classmethod | staticmethod):
+        return function.__func__
+    return function
+
+
+__all__ = ["MigratedFunction", "Options", "migrated", "routing_key"]

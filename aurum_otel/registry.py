@@ -1,0 +1,233 @@
+"""Process-wide state in one place, behind one lock, with a public reset.
+
+The registry holds, per migration name, the resolved phase (refreshed from flags and the store at
+most every ``refresh_interval`` seconds, so the call path reads neither the environment nor a file),
+plus the store, the shadow executor and the default telemetry providers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aurum_otel.errors import ConfigurationError
+from aurum_otel.flags import GlobalFlags, MigrationFlags, read_flags
+from aurum_otel.phase import Phase, PhaseState, Rollout
+from aurum_otel.shadow import ShadowExecutor
+from aurum_otel.store import PhaseStore, store_from_url
+from aurum_otel.telemetry import Instruments
+
+logger = logging.getLogger("aurum_otel")
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A migration's phase state and monitoring switch, as the call path sees them."""
+
+    state: PhaseState
+    monitoring: bool
+
+
+class MigrationRuntime:
+    """One migration's cached view of its flags and store record."""
+
+    def __init__(self, name: str, registry: Registry) -> None:
+        self.name = name
+        self._registry = registry
+        self._lock = threading.Lock()
+        self._next_refresh = -1.0
+        self._resolved = Resolved(PhaseState(), True)
+        self._logged: set[str] = set()
+
+    def resolved(self) -> Resolved:
+        """The phase in force; re-resolved when the refresh interval has passed."""
+        now = self._registry.clock()
+        if now >= self._next_refresh:
+            with self._lock:
+                if now >= self._next_refresh:
+                    self._resolved = self._resolve()
+                    self._next_refresh = now + self._registry.refresh_interval
+        return self._resolved
+
+    def invalidate(self) -> None:
+        self._next_refresh = -1.0
+
+    def _resolve(self) -> Resolved:
+        registry = self._registry
+        try:
+            flags = read_flags(self.name)
+        except ConfigurationError as exc:
+            self._log_once(exc.variable, "%s; migration %r runs on legacy until it is fixed", exc)
+            return Resolved(PhaseState(Phase.LEGACY, source="invalid", problem=exc.variable),
+                            registry.global_flags.monitoring)
+        monitoring = registry.global_flags.monitoring and flags.monitoring is not False
+        return Resolved(self._phase(flags), monitoring)
+
+    def _phase(self, flags: MigrationFlags) -> PhaseState:
+        if flags.kill_switch:
+            return PhaseState(Phase.LEGACY, source="kill-switch")
+        snapshot = self._registry.store.snapshot()
+        record = snapshot.get(self.name)
+        rollout = _override(record.rollout if record else Rollout(), flags)
+        if flags.phase is not None:
+            return PhaseState(flags.phase, rollout, source="env")
+        if snapshot.problem is not None:
+            self._log_once("state", "phase store unreadable (%s); %r runs on legacy",
+                           snapshot.problem, self.name)
+            return PhaseState(Phase.LEGACY, source="invalid", problem="state")
+        if record is not None:
+            return PhaseState(record.phase, rollout, source="store")
+        return PhaseState(Phase.LEGACY, rollout, source="default")
+
+    def _log_once(self, key: str, message: str, *args: Any) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.error(message, *args)
+
+
+def _override(rollout: Rollout, flags: MigrationFlags) -> Rollout:
+    changes = {
+        field: getattr(flags, field)
+        for field in ("percent", "compare", "fallback")
+        if getattr(flags, field) is not None
+    }
+    return rollout.copy(**changes) if changes else rollout
+
+
+class Registry:
+    """Global state of aurum-otel in this process (see :func:`get_registry`)."""
+
+    def __init__(
+        self,
+        *,
+        store: PhaseStore | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        refresh_interval: float | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        try:
+            self.global_flags = GlobalFlags.from_env()
+        except ConfigurationError as exc:
+            logger.error("%s; using aurum-otel's defaults", exc)
+            self.global_flags = GlobalFlags.model_construct()
+        self._store = store
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.clock = clock
+        self.rand = rand
+        self.refresh_interval = (
+            refresh_interval if refresh_interval is not None else self.global_flags.refresh_interval
+        )
+        self._migrations: dict[str, MigrationRuntime] = {}
+        self._instruments: dict[tuple[int, int], Instruments] = {}
+        self._shadows: ShadowExecutor | None = None
+
+    @property
+    def store(self) -> PhaseStore:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = store_from_url(
+                        self.global_flags.state_url, self.global_flags.state_dir
+                    )
+        return self._store
+
+    def migration(self, name: str) -> MigrationRuntime:
+        runtime = self._migrations.get(name)
+        if runtime is None:
+            with self._lock:
+                runtime = self._migrations.setdefault(name, MigrationRuntime(name, self))
+        return runtime
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._migrations)
+
+    def instruments(self, tracer_provider: Any = None, meter_provider: Any = None) -> Instruments:
+        tracer_provider = tracer_provider or self.tracer_provider
+        meter_provider = meter_provider or self.meter_provider
+        key = (id(tracer_provider), id(meter_provider))
+        found = self._instruments.get(key)
+        if found is None:
+            with self._lock:
+                found = self._instruments.get(key)
+                if found is None:
+                    found = Instruments(tracer_provider, meter_provider)
+                    self._instruments[key] = found
+        return found
+
+    @property
+    def shadows(self) -> ShadowExecutor:
+        if self._shadows is None:
+            with self._lock:
+                if self._shadows is None:
+                    self._shadows = ShadowExecutor()
+        return self._shadows
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Make the next call re-resolve phases now (after a transition in this process)."""
+        with self._lock:
+            targets = [self._migrations[name]] if name in self._migrations else (
+                list(self._migrations.values()) if name is None else []
+            )
+        for runtime in targets:
+            runtime.invalidate()
+
+    def close(self) -> None:
+        if self._shadows is not None:
+            self._shadows.shutdown()
+
+
+_registry_lock = threading.Lock()
+_registry: Registry | None = None
+_generation = 0
+
+
+def get_registry() -> Registry:
+    """The process's registry, created on first use."""
+    global _registry
+    registry = _registry
+    if registry is None:
+        with _registry_lock:
+            if _registry is None:
+                _registry = Registry()
+            registry = _registry
+    return registry
+
+
+def generation() -> int:
+    """Bumped by every :func:`configure`/:func:`reset`, so cached lookups know to refresh."""
+    return _generation
+
+
+def configure(**options: Any) -> Registry:
+    """Replace the registry with one built from ``options`` (see :class:`Registry`).
+
+    Typical use: ``configure(store=FileStore(path), tracer_provider=tp, meter_provider=mp)``.
+    """
+    global _registry, _generation
+    with _registry_lock:
+        old, _registry = _registry, Registry(**options)
+        _generation += 1
+        new = _registry
+    if old is not None:
+        old.close()
+    return new
+
+
+def reset() -> None:
+    """Forget all process-wide state (phases cached, store, providers, shadow workers)."""
+    global _registry, _generation
+    with _registry_lock:
+        old, _registry = _registry, None
+        _generation += 1
+    if old is not None:
+        old.close()

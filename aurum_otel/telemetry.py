@@ -1,0 +1,217 @@
+"""OpenTelemetry plumbing: instruments created once, attribute sets built once, SDK setup."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
+from aurum_otel import semconv
+from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
+
+VERSION = "0.1.0"
+Attributes = Mapping[str, str]
+
+
+class Instruments:
+    """The tracer, the four metric instruments and cached attribute sets for one provider pair."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        self.tracer = trace.get_tracer(
+            semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
+        )
+        meter = metrics.get_meter(
+            semconv.INSTRUMENTATION_SCOPE, VERSION, meter_provider=meter_provider
+        )
+        self.calls = meter.create_counter(
+            semconv.METRIC_CALLS,
+            unit="{call}",
+            description="Calls routed by aurum-otel, per implementation, role and outcome.",
+        )
+        self.duration = meter.create_histogram(
+            semconv.METRIC_DURATION,
+            unit="s",
+            description="Duration of each implementation's run on a routed call.",
+            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
+        )
+        self.comparisons = meter.create_counter(
+            semconv.METRIC_COMPARISONS,
+            unit="{comparison}",
+            description="Shadow comparisons, by result.",
+        )
+        self.transitions = meter.create_counter(
+            semconv.METRIC_TRANSITIONS,
+            unit="{transition}",
+            description="Phase transitions, by from, to and reason.",
+        )
+        self._lock = threading.Lock()
+        self._span_attrs: dict[tuple[str, Phase, Implementation], Attributes] = {}
+        self._call_attrs: dict[tuple[str, Phase, Implementation, Role, Outcome], Attributes] = {}
+        self._comparison_attrs: dict[tuple[str, Phase, Comparison], Attributes] = {}
+
+    def span_attributes(self, name: str, phase: Phase, implementation: Implementation) -> Attributes:
+        key = (name, phase, implementation)
+        attrs = self._span_attrs.get(key)
+        if attrs is None:
+            attrs = {
+                semconv.ATTR_NAME: name,
+                semconv.ATTR_PHASE: phase.value,
+                semconv.ATTR_IMPLEMENTATION: implementation.value,
+            }
+            with self._lock:
+                self._span_attrs[key] = attrs
+        return attrs
+
+    def call_attributes(
+        self, name: str, phase: Phase, implementation: Implementation, role: Role, outcome: Outcome
+    ) -> Attributes:
+        key = (name, phase, implementation, role, outcome)
+        attrs = self._call_attrs.get(key)
+        if attrs is None:
+            attrs = {
+                semconv.ATTR_NAME: name,
+                semconv.ATTR_PHASE: phase.value,
+                semconv.ATTR_IMPLEMENTATION: implementation.value,
+                semconv.ATTR_ROLE: role.value,
+                semconv.ATTR_OUTCOME: outcome.value,
+            }
+            with self._lock:
+                self._call_attrs[key] = attrs
+        return attrs
+
+    def comparison_attributes(self, name: str, phase: Phase, result: Comparison) -> Attributes:
+        key = (name, phase, result)
+        attrs = self._comparison_attrs.get(key)
+        if attrs is None:
+            attrs = {
+                semconv.ATTR_NAME: name,
+                semconv.ATTR_PHASE: phase.value,
+                semconv.ATTR_COMPARISON: result.value,
+            }
+            with self._lock:
+                self._comparison_attrs[key] = attrs
+        return attrs
+
+    def record_call(
+        self,
+        name: str,
+        phase: Phase,
+        implementation: Implementation,
+        role: Role,
+        outcome: Outcome,
+        seconds: float,
+    ) -> None:
+        attrs = self.call_attributes(name, phase, implementation, role, outcome)
+        self.calls.add(1, attrs)
+        self.duration.record(seconds, attrs)
+
+
+def feature_flag_event(name: str, phase: Phase) -> dict[str, str]:
+    """The ``feature_flag.evaluation`` event attributes (OTel feature-flag conventions)."""
+    return {
+        semconv.ATTR_FF_KEY: semconv.FF_KEY.format(name=name),
+        semconv.ATTR_FF_VARIANT: phase.value,
+        semconv.ATTR_FF_PROVIDER: semconv.FF_PROVIDER,
+    }
+
+
+@dataclass
+class TelemetryHandle:
+    """What :func:`setup_telemetry` configured; ``shutdown()`` flushes and stops the exporters."""
+
+    tracer_provider: Any
+    meter_provider: Any
+    readers: Sequence[Any] = field(default_factory=tuple)
+
+    def force_flush(self, timeout_millis: int = 5_000) -> None:
+        self.tracer_provider.force_flush(timeout_millis)
+        self.meter_provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def setup_telemetry(
+    service_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    export_interval_millis: int | None = None,
+    extra_readers: Sequence[Any] = (),
+    set_global: bool = True,
+) -> TelemetryHandle:
+    """Configure the OpenTelemetry SDK to export spans and metrics over OTLP.
+
+    Reads the standard ``OTEL_*`` variables (``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    ``OTEL_EXPORTER_OTLP_PROTOCOL`` = ``grpc`` or ``http/protobuf``, ``OTEL_SERVICE_NAME``,
+    ``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_RESOURCE_ATTRIBUTES``). Exports are batched in the
+    background, so an unreachable collector never blocks or fails a call.
+
+    Args:
+        service_name: ``service.name``; default ``OTEL_SERVICE_NAME`` or ``aurum``.
+        endpoint: overrides ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+        export_interval_millis: metric export interval; default ``OTEL_METRIC_EXPORT_INTERVAL``
+            or 10 s.
+        extra_readers: more metric readers, e.g. aurum-otel's in-process health reader.
+        set_global: also install the providers as the OpenTelemetry globals.
+    """
+    from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").strip().lower()
+    span_exporter: Any
+    metric_exporter: Any
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        span_exporter = OTLPSpanExporter(endpoint=endpoint, insecure=_insecure(endpoint))
+        metric_exporter = OTLPMetricExporter(endpoint=endpoint, insecure=_insecure(endpoint))
+    elif protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as HttpMetricExporter,
+        )
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpSpanExporter,
+        )
+
+        base = endpoint.rstrip("/") if endpoint else None
+        span_exporter = HttpSpanExporter(endpoint=f"{base}/v1/traces" if base else None)
+        metric_exporter = HttpMetricExporter(endpoint=f"{base}/v1/metrics" if base else None)
+    else:
+        from aurum_otel.errors import ConfigurationError
+
+        raise ConfigurationError("OTEL_EXPORTER_OTLP_PROTOCOL", protocol, ["grpc", "http/protobuf"])
+
+    resource = Resource.create(
+        {"service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "aurum"}
+    )
+    tracer_provider = SdkTracerProvider(resource=resource)
+    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    interval = export_interval_millis or int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
+    reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval)
+    meter_provider = SdkMeterProvider(resource=resource, metric_readers=[reader, *extra_readers])
+    if set_global:
+        trace.set_tracer_provider(tracer_provider)
+        metrics.set_meter_provider(meter_provider)
+    return TelemetryHandle(tracer_provider, meter_provider, (reader, *extra_readers))
+
+
+def _insecure(endpoint: str | None) -> bool | None:
+    target = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    if target.startswith("http://"):
+        return True
+    return None
