@@ -1,0 +1,115 @@
+"""Route every method call of a client object (a DB client, an API client) between two objects."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import wrapt
+
+from aurum_otel.compare import Comparator, deep_compare
+from aurum_otel.migrated import MigratedFunction, migrated
+
+
+class MigratedClient(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A proxy of the legacy client whose routed methods go to legacy or simplified per call.
+
+    Attributes not listed in ``methods`` pass through to the legacy client. ``close()`` (when
+    both clients have it) closes both.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        legacy: Any,
+        simplified: Any,
+        *,
+        methods: Iterable[str],
+        writes: Iterable[str] = (),
+        comparators: Mapping[str, Comparator] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(legacy)
+        self._self_name = name
+        self._self_simplified = simplified
+        self._self_methods = frozenset(methods)
+        self._self_writes = frozenset(writes)
+        self._self_comparators = dict(comparators or {})
+        self._self_options = options
+        self._self_routed: dict[str, MigratedFunction[Any, Any]] = {}
+        self._self_lock = threading.Lock()
+        unknown = self._self_writes - self._self_methods
+        if unknown:
+            raise ValueError(f"writes names methods that are not routed: {sorted(unknown)}")
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("_self_") or attribute not in self._self_methods:
+            return getattr(self.__wrapped__, attribute)
+        routed = self._self_routed.get(attribute)
+        if routed is None:
+            with self._self_lock:
+                routed = self._self_routed.get(attribute)
+                if routed is None:
+                    routed = self._route(attribute)
+                    self._self_routed[attribute] = routed
+        return routed
+
+    def _route(self, attribute: str) -> MigratedFunction[Any, Any]:
+        legacy_method: Callable[..., Any] = getattr(self.__wrapped__, attribute)
+        simplified_method: Callable[..., Any] = getattr(self._self_simplified, attribute)
+        routed = migrated(
+            self._self_name,
+            writes=attribute in self._self_writes,
+            comparator=self._self_comparators.get(attribute, deep_compare),
+            **self._self_options,
+        )(legacy_method)
+        routed.simplified(simplified_method)
+        return routed
+
+    @property
+    def legacy_client(self) -> Any:
+        return self.__wrapped__
+
+    @property
+    def simplified_client(self) -> Any:
+        return self._self_simplified
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        for client in (self.__wrapped__, self._self_simplified):
+            closer = getattr(client, "close", None)
+            if closer is not None:
+                try:
+                    closer()
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def migrate_client(
+    name: str,
+    legacy: Any,
+    simplified: Any,
+    *,
+    methods: Iterable[str],
+    writes: Iterable[str] = (),
+    comparators: Mapping[str, Comparator] | None = None,
+    **options: Any,
+) -> MigratedClient:
+    """Wrap two clients with the same interface so each call of ``methods`` is routed.
+
+    Args:
+        name: the migration (its phase decides each call).
+        legacy: the legacy client (also serves every attribute that is not routed).
+        simplified: the simplified client.
+        methods: the method names to route.
+        writes: the routed methods that write: never shadowed.
+        comparators: a comparator per method (default :func:`deep_compare`).
+        **options: further ``@migrated`` options (``key``, ``shadow_timeout``, ``hooks``, ...).
+    """
+    return MigratedClient(
+        name, legacy, simplified, methods=methods, writes=writes, comparators=comparators,
+        **options,
+    )
