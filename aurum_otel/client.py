@@ -12,7 +12,7 @@ from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.migrated import MigratedFunction, migrated
 
 
-class MigratedClient(wrapt.ObjectProxy):  # type: ignore[misc]
+class MigratedClient(wrapt.ObjectProxy[Any]):
     """A proxy of the legacy client whose routed methods go to legacy or simplified per call.
 
     Attributes not listed in ``methods`` pass through to the legacy client. ``close()`` (when

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ def monitoring_enabled(name: str, flags: MigrationFlags, global_flags: GlobalFla
 
 
 def _configuration_error(
-    exc: ValidationError, variables: dict[str, tuple[str, ...]]
+    exc: ValidationError, variables: Mapping[str, tuple[str, ...]]
 ) -> ConfigurationError:
     error = exc.errors()[0]
     field = str(error["loc"][0]) if error["loc"] else ""

@@ -11,9 +11,11 @@ import copy
 import logging
 import time
 from collections.abc import Callable
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from aurum_otel import semconv
@@ -64,7 +66,7 @@ class Invocation:
         self._kwargs = kwargs
         self._outcome = Outcome.SUCCESS
         self._span: Span | None = None
-        self._token: object = None
+        self._token: Token[Context] | None = None
         self._shadow_args: tuple[bool, Any] | None = None
 
     def start(self) -> Callable[..., Any]:
@@ -134,7 +136,8 @@ class Invocation:
                 span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.end()
-        context.detach(self._token)  # type: ignore[arg-type]
+        if self._token is not None:
+            context.detach(self._token)
 
     def _record(self, implementation: Implementation, outcome: Outcome, elapsed: float) -> None:
         if self.monitored:
@@ -229,7 +232,7 @@ class ShadowRun:
         """The arguments could not be deep-copied, so the shadow cannot run safely."""
         self._conclude(None, Comparison.ERROR, 0.0, differences=("arguments could not be copied",))
 
-    def _open(self) -> tuple[Span | None, object]:
+    def _open(self) -> tuple[Span, Token[Context]]:
         router = self.router
         span = router.instruments.tracer.start_span(
             router.shadow_span_name,

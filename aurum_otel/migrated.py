@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import wrapt
 
@@ -33,7 +33,7 @@ _routing_key: contextvars.ContextVar[object | None] = contextvars.ContextVar(
 )
 
 
-class routing_key:  # noqa: N801 - used like a function: ``with routing_key(user_id): ...``
+class routing_key:
     """Route the calls made inside the block by ``key`` (sticky: same key, same implementation)."""
 
     __slots__ = ("_key", "_token")
@@ -201,7 +201,7 @@ def _async_shell(router: Router) -> Callable[..., Any]:
     return call
 
 
-class MigratedFunction(wrapt.FunctionWrapper, Generic[P, R]):  # type: ignore[misc]
+class MigratedFunction(wrapt.FunctionWrapper[P, R]):
     """A function routed between its legacy body and a simplified one.
 
     Keeps the legacy function's name, qualname, docstring, signature and async-ness.
@@ -237,15 +237,15 @@ class MigratedFunction(wrapt.FunctionWrapper, Generic[P, R]):  # type: ignore[mi
 
     @property
     def options(self) -> Options:
-        return self._self_router.options  # type: ignore[no-any-return]
+        return self._self_router.options
 
     @property
     def legacy(self) -> Callable[P, R]:
-        return self.__wrapped__  # type: ignore[no-any-return]
+        return self.__wrapped__
 
     @property
     def simplified_implementation(self) -> Callable[..., Any] | None:
-        return self._self_router.simplified  # type: ignore[no-any-return]
+        return self._self_router.simplified
 
     def with_options(self, **changes: Any) -> MigratedFunction[P, R]:
         """A new routed function with the same implementations and ``changes`` to its options."""

@@ -32,7 +32,8 @@ class Phase(StrEnum):
             raise ConfigurationError(variable, value, [p.value for p in cls]) from None
 
     @property
-    def index(self) -> int:
+    def rank(self) -> int:
+        """0 for legacy, 1 for hybrid, 2 for simplified."""
         return _ORDER.index(self)
 
 

@@ -62,7 +62,8 @@ class MigrationRuntime:
         try:
             flags = read_flags(self.name)
         except ConfigurationError as exc:
-            self._log_once(exc.variable, "%s; migration %r runs on legacy until it is fixed", exc)
+            self._log_once(exc.variable, "%s; migration %r runs on legacy until it is fixed", exc,
+                           self.name)
             return Resolved(PhaseState(Phase.LEGACY, source="invalid", problem=exc.variable),
                             registry.global_flags.monitoring)
         monitoring = registry.global_flags.monitoring and flags.monitoring is not False

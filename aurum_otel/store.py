@@ -231,10 +231,6 @@ def store_from_url(url: str | None, state_dir: Path) -> PhaseStore:
     if url.startswith("file://"):
         target = Path(url[len("file://") :])
         return FileStore(target if target.suffix == ".json" else target / STATE_FILE)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from aurum_otel.redis_store import RedisStore
-
-        return RedisStore.from_url(url)
     from aurum_otel.errors import ConfigurationError
 
-    raise ConfigurationError("AURUM_STATE_URL", url, "file:///path/to/dir or redis://host:port/db")
+    raise ConfigurationError("AURUM_STATE_URL", url, "file:///path/to/dir-or-file.json")
