@@ -6,13 +6,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import wrapt
-
+from aurum_otel._wrapt import ObjectProxy
 from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.migrated import MigratedFunction, migrated
 
 
-class MigratedClient(wrapt.ObjectProxy[Any]):
+class MigratedClient(ObjectProxy[Any]):
     """A proxy of the legacy client whose routed methods go to legacy or simplified per call.
 
     Attributes not listed in ``methods`` pass through to the legacy client. ``close()`` (when

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-import wrapt
-
+from aurum_otel._wrapt import FunctionWrapper
 from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.errors import MigrationDefinitionError
 from aurum_otel.invocation import Invocation
@@ -201,7 +200,7 @@ def _async_shell(router: Router) -> Callable[..., Any]:
     return call
 
 
-class MigratedFunction(wrapt.FunctionWrapper[P, R]):
+class MigratedFunction(FunctionWrapper[P, R]):
     """A function routed between its legacy body and a simplified one.
 
     Keeps the legacy function's name, qualname, docstring, signature and async-ness.
