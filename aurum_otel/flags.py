@@ -74,6 +74,12 @@ class MigrationFlags(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, env_settings: Any,
+                                   dotenv_settings: Any, file_secret_settings: Any) -> tuple[Any, ...]:
+        # Flags come from the process environment only: no .env file, no secrets directory.
+        return (init_settings, env_settings)
+
     enabled: bool | None = None
     phase: Phase | None = None
     percent: float | None = Field(default=None, ge=0, le=100)
@@ -156,6 +162,36 @@ def read_flags(name: str) -> MigrationFlags:
         return _flags_class(name)()
     except ValidationError as exc:
         raise _configuration_error(exc, variables_for(name)) from None
+
+
+class FlagReader:
+    """Reads one migration's flags, parsing again only when one of its variables changed.
+
+    The environment itself is looked at on every :meth:`read` (a dozen dictionary lookups), so a
+    change is never missed; pydantic's parse, which costs milliseconds, runs only on a change.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._variables = tuple(v for names in variables_for(name).values() for v in names)
+        self._fingerprint: tuple[str | None, ...] | None = None
+        self._flags: MigrationFlags | None = None
+        self._error: ConfigurationError | None = None
+
+    def read(self) -> MigrationFlags:
+        """The flags, or raise the :class:`ConfigurationError` the current values deserve."""
+        environ = os.environ
+        fingerprint = tuple(environ.get(v) for v in self._variables)
+        if fingerprint != self._fingerprint:
+            try:
+                self._flags, self._error = read_flags(self.name), None
+            except ConfigurationError as exc:
+                self._flags, self._error = None, exc
+            self._fingerprint = fingerprint
+        if self._error is not None:
+            raise self._error
+        assert self._flags is not None
+        return self._flags
 
 
 def monitoring_enabled(name: str, flags: MigrationFlags, global_flags: GlobalFlags) -> bool:

@@ -13,14 +13,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aurum_otel.errors import ConfigurationError
-from aurum_otel.flags import GlobalFlags, MigrationFlags, read_flags
+from aurum_otel.flags import FlagReader, GlobalFlags, MigrationFlags
 from aurum_otel.phase import Phase, PhaseState, Rollout
 from aurum_otel.shadow import ShadowExecutor
 from aurum_otel.store import PhaseStore, store_from_url
 from aurum_otel.telemetry import Instruments
+
+if TYPE_CHECKING:
+    from aurum_otel.health.inprocess import HealthReader
 
 logger = logging.getLogger("aurum_otel")
 
@@ -43,6 +46,7 @@ class MigrationRuntime:
         self._next_refresh = -1.0
         self._resolved = Resolved(PhaseState(), True)
         self._logged: set[str] = set()
+        self._flags = FlagReader(name)
 
     def resolved(self) -> Resolved:
         """The phase in force; re-resolved when the refresh interval has passed."""
@@ -60,7 +64,7 @@ class MigrationRuntime:
     def _resolve(self) -> Resolved:
         registry = self._registry
         try:
-            flags = read_flags(self.name)
+            flags = self._flags.read()
         except ConfigurationError as exc:
             self._log_once(exc.variable, "%s; migration %r runs on legacy until it is fixed", exc,
                            self.name)
@@ -112,6 +116,7 @@ class Registry:
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         refresh_interval: float | None = None,
+        health_reader: HealthReader | None = None,
     ) -> None:
         self._lock = threading.RLock()
         try:
@@ -127,6 +132,7 @@ class Registry:
         self.refresh_interval = (
             refresh_interval if refresh_interval is not None else self.global_flags.refresh_interval
         )
+        self.health_reader = health_reader
         self._migrations: dict[str, MigrationRuntime] = {}
         self._instruments: dict[tuple[int, int], Instruments] = {}
         self._shadows: ShadowExecutor | None = None

@@ -149,6 +149,8 @@ def setup_telemetry(
     export_interval_millis: int | None = None,
     extra_readers: Sequence[Any] = (),
     set_global: bool = True,
+    health: bool = True,
+    metrics_file: bool = True,
 ) -> TelemetryHandle:
     """Configure the OpenTelemetry SDK to export spans and metrics over OTLP.
 
@@ -164,6 +166,9 @@ def setup_telemetry(
             or 10 s.
         extra_readers: more metric readers, e.g. aurum-otel's in-process health reader.
         set_global: also install the providers as the OpenTelemetry globals.
+        health: attach a :class:`~aurum_otel.health.HealthReader` for in-process health and
+            register it, so ``validate_migration_health()`` and the controller use it.
+        metrics_file: also keep ``~/.aurum/migration_metrics.json`` (the migration guide's file).
     """
     from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -203,11 +208,23 @@ def setup_telemetry(
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     interval = export_interval_millis or int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
     reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval)
-    meter_provider = SdkMeterProvider(resource=resource, metric_readers=[reader, *extra_readers])
+    readers: list[Any] = [reader, *extra_readers]
+    if health:
+        from aurum_otel.health.inprocess import HealthReader
+        from aurum_otel.registry import get_registry
+
+        health_reader = HealthReader()
+        readers.append(health_reader)
+        get_registry().health_reader = health_reader
+    if metrics_file:
+        from aurum_otel.metrics_file import metrics_file_reader
+
+        readers.append(metrics_file_reader())
+    meter_provider = SdkMeterProvider(resource=resource, metric_readers=readers)
     if set_global:
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
-    return TelemetryHandle(tracer_provider, meter_provider, (reader, *extra_readers))
+    return TelemetryHandle(tracer_provider, meter_provider, tuple(readers))
 
 
 def _insecure(endpoint: str | None) -> bool | None:

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.registry import Registry, configure, get_registry
 from aurum_otel.registry import reset as _reset_registry
 from aurum_otel.store import FileStore, PhaseStore
@@ -51,7 +52,8 @@ class CapturedTelemetry:
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.health = HealthReader(clock=clock) if clock is not None else HealthReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader, self.health])
         if store is None and state_dir is not None:
             store = FileStore.in_dir(state_dir)
         options: dict[str, Any] = {
@@ -59,6 +61,7 @@ class CapturedTelemetry:
             "tracer_provider": self.tracer_provider,
             "meter_provider": self.meter_provider,
             "refresh_interval": refresh_interval,
+            "health_reader": self.health,
         }
         if clock is not None:
             options["clock"] = clock

@@ -1,0 +1,274 @@
+"""The controller: advance, roll back, and walk a rollout plan on health verdicts.
+
+Every transition is written to the store with its actor and reason, counted in
+``aurum.migration.transitions``, emitted as a span event and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aurum_otel import semconv
+from aurum_otel.errors import ConfigurationError
+from aurum_otel.health.policy import HealthPolicy
+from aurum_otel.health.stats import HealthSource
+from aurum_otel.health.verdict import Status, Verdict
+from aurum_otel.hooks import call_hook
+from aurum_otel.phase import Phase, Rollout
+from aurum_otel.registry import get_registry
+from aurum_otel.store import MigrationRecord, PhaseStore, Transition
+
+logger = logging.getLogger("aurum_otel.control")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a rollout plan: a phase and, in hybrid, its rollout."""
+
+    phase: Phase
+    rollout: Rollout = Rollout(percent=0.0, compare=0.0)
+
+    @property
+    def label(self) -> str:
+        if self.phase is not Phase.HYBRID:
+            return self.phase.value
+        if self.rollout.percent == 0:
+            return f"hybrid shadow (compare {self.rollout.compare:g}%)"
+        return f"hybrid {self.rollout.percent:g}% (compare {self.rollout.compare:g}%)"
+
+
+DEFAULT_PLAN: tuple[Step, ...] = (
+    Step(Phase.HYBRID, Rollout(percent=0, compare=100)),
+    Step(Phase.HYBRID, Rollout(percent=10, compare=25)),
+    Step(Phase.HYBRID, Rollout(percent=50, compare=25)),
+    Step(Phase.HYBRID, Rollout(percent=100, compare=25)),
+    Step(Phase.SIMPLIFIED),
+)
+
+
+def plan_position(plan: Sequence[Step], phase: Phase, rollout: Rollout) -> int:
+    """The index of the plan step a (phase, rollout) stands at; -1 for legacy.
+
+    A state between steps counts as the last step it has reached.
+    """
+    if phase is Phase.LEGACY:
+        return -1
+    for index, step in enumerate(plan):
+        if step.phase is phase and (phase is not Phase.HYBRID or step.rollout.percent == rollout.percent):
+            return index
+    position = -1
+    for index, step in enumerate(plan):
+        if (step.phase.rank, step.rollout.percent) <= (phase.rank, rollout.percent):
+            position = index
+    return position
+
+
+def record_transition(change: Transition, *, kind: str) -> None:
+    """Count, trace, log and announce a transition that the store has written.
+
+    ``kind`` (``manual``, ``plan``, ``health``) is the bounded-cardinality reason on the metric;
+    the free-text reason goes to the store, the span event and the log.
+    """
+    registry = get_registry()
+    instruments = registry.instruments()
+    instruments.transitions.add(1, {
+        semconv.ATTR_NAME: change.name,
+        semconv.ATTR_FROM: change.from_phase.value,
+        semconv.ATTR_TO: change.to_phase.value,
+        semconv.ATTR_REASON: kind,
+    })
+    with instruments.tracer.start_as_current_span(f"transition {change.name}") as span:
+        span.add_event(semconv.EVENT_TRANSITION, {
+            semconv.ATTR_NAME: change.name,
+            semconv.ATTR_FROM: change.from_phase.value,
+            semconv.ATTR_TO: change.to_phase.value,
+            semconv.ATTR_ACTOR: change.actor,
+            semconv.ATTR_REASON: change.reason,
+            "aurum.migration.percent": change.rollout.percent,
+            "aurum.migration.compare": change.rollout.compare,
+        })
+    level = logging.WARNING if change.to_phase.rank < change.from_phase.rank else logging.INFO
+    logger.log(level, "migration %s: %s -> %s (percent %g, compare %g) by %s: %s", change.name,
+               change.from_phase.value, change.to_phase.value, change.rollout.percent,
+               change.rollout.compare, change.actor, change.reason)
+    registry.invalidate(change.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """What one controller evaluation did."""
+
+    verdict: Verdict
+    action: str  # advanced | rolled_back | held | idle | done
+    message: str
+    transition: Transition | None = None
+
+
+class Controller:
+    """Advances or rolls back one migration along a plan on health verdicts.
+
+    Args:
+        name: the migration.
+        source: where health figures come from (default: the registry's in-process reader).
+        policy: rules and window.
+        plan: the rollout plan (default :data:`DEFAULT_PLAN`).
+        bake: seconds a step must stay healthy before the next one.
+        rollback_after: consecutive unhealthy verdicts that trigger a rollback to legacy.
+        store: default: the registry's.
+        clock: monotonic seconds, injected for tests.
+        actor: who the transitions are written as.
+        hooks: ``on_transition`` receives every transition.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        source: HealthSource | None = None,
+        policy: HealthPolicy | None = None,
+        plan: Sequence[Step] = DEFAULT_PLAN,
+        bake: float = 300.0,
+        rollback_after: int = 3,
+        store: PhaseStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        actor: str = "controller",
+        hooks: Any = None,
+    ) -> None:
+        if not plan:
+            raise ConfigurationError("plan", "[]", "at least one step")
+        if rollback_after < 1:
+            raise ConfigurationError("rollback_after", rollback_after, "an integer >= 1")
+        if bake < 0:
+            raise ConfigurationError("bake", bake, "seconds >= 0")
+        self.name = name
+        self._source = source
+        self.policy = policy or HealthPolicy()
+        self.plan = tuple(plan)
+        self.bake = bake
+        self.rollback_after = rollback_after
+        self._store = store
+        self.clock = clock
+        self.actor = actor
+        self.hooks = hooks
+        self.unhealthy_streak = 0
+        self._observed: tuple[Phase, Rollout] | None = None
+        self._step_started = clock()
+
+    @property
+    def store(self) -> PhaseStore:
+        return self._store or get_registry().store
+
+    @property
+    def source(self) -> HealthSource:
+        if self._source is not None:
+            return self._source
+        reader = get_registry().health_reader
+        if reader is None:
+            raise ConfigurationError(
+                "health source", None,
+                "a HealthReader on the MeterProvider (setup_telemetry() adds one) or --source "
+                "prometheus/file",
+            )
+        return reader
+
+    def record(self) -> MigrationRecord:
+        snapshot = self.store.snapshot()
+        return snapshot.get(self.name) or MigrationRecord()
+
+    def advance(self, to: Phase | Step | None = None, *, actor: str | None = None,
+                reason: str = "advanced by operator", kind: str = "manual") -> Transition:
+        """Move to ``to`` (a phase or plan step), or to the next plan step when ``None``."""
+        record = self.record()
+        if to is None:
+            position = plan_position(self.plan, record.phase, record.rollout)
+            if position + 1 >= len(self.plan):
+                raise ConfigurationError(
+                    "advance", record.phase.value,
+                    "a phase before the plan's last step: this migration has finished its plan",
+                )
+            step = self.plan[position + 1]
+        elif isinstance(to, Step):
+            step = to
+        elif to is Phase.HYBRID:
+            step = next(s for s in self.plan if s.phase is Phase.HYBRID) if any(
+                s.phase is Phase.HYBRID for s in self.plan) else Step(Phase.HYBRID, Rollout())
+        else:
+            step = Step(to)
+        return self._write(step, actor or self.actor, reason, kind)
+
+    def rollback(self, *, to_legacy: bool = True, actor: str | None = None,
+                 reason: str = "rolled back by operator", kind: str = "manual") -> Transition:
+        """Go back to legacy, or (``to_legacy=False``) one plan step back."""
+        record = self.record()
+        if to_legacy:
+            step = Step(Phase.LEGACY, record.rollout)
+        else:
+            position = plan_position(self.plan, record.phase, record.rollout)
+            step = self.plan[position - 1] if position > 0 else Step(Phase.LEGACY, record.rollout)
+        return self._write(step, actor or self.actor, reason, kind)
+
+    def _write(self, step: Step, actor: str, reason: str, kind: str) -> Transition:
+        change = self.store.transition(self.name, step.phase, step.rollout, actor=actor, reason=reason)
+        record_transition(change, kind=kind)
+        call_hook(self.hooks, "on_transition", change)
+        self.unhealthy_streak = 0
+        self._observed = (change.to_phase, change.rollout)
+        self._step_started = self.clock()
+        return change
+
+    def evaluate(self) -> Verdict:
+        return self.policy.evaluate(self.name, self.source)
+
+    def tick(self) -> Tick:
+        """Evaluate once and act: roll back, advance, or hold."""
+        record = self.record()
+        current = (record.phase, record.rollout)
+        if current != self._observed:
+            self._observed = current
+            self._step_started = self.clock()
+            self.unhealthy_streak = 0
+        verdict = self.evaluate()
+        if record.phase is Phase.LEGACY:
+            return Tick(verdict, "idle", "at legacy: `aurum-migrate advance` starts the plan")
+        if verdict.status is Status.UNHEALTHY:
+            self.unhealthy_streak += 1
+            if self.unhealthy_streak >= self.rollback_after:
+                reason = (f"unhealthy {self.unhealthy_streak}x in a row: "
+                          + "; ".join(verdict.reasons))
+                change = self.rollback(to_legacy=True, reason=reason, kind="health")
+                return Tick(verdict, "rolled_back", reason, change)
+            return Tick(verdict, "held", f"unhealthy ({self.unhealthy_streak}/"
+                                         f"{self.rollback_after} before rollback)")
+        if verdict.status is Status.INCONCLUSIVE:
+            return Tick(verdict, "held", "inconclusive: " + "; ".join(verdict.reasons))
+        self.unhealthy_streak = 0
+        position = plan_position(self.plan, record.phase, record.rollout)
+        if position + 1 >= len(self.plan):
+            return Tick(verdict, "done", "healthy at the plan's last step")
+        baked = self.clock() - self._step_started
+        if baked < self.bake:
+            return Tick(verdict, "held", f"healthy; baking {baked:.0f}/{self.bake:.0f} s")
+        step = self.plan[position + 1]
+        change = self.advance(step, reason=f"healthy for {baked:.0f} s: next step {step.label}",
+                              kind="plan")
+        return Tick(verdict, "advanced", f"advanced to {step.label}", change)
+
+    def watch(self, interval: float = 10.0, *, stop: threading.Event | None = None,
+              max_ticks: int | None = None, on_tick: Callable[[Tick], None] | None = None) -> Tick:
+        """Tick every ``interval`` seconds until stopped, ``max_ticks`` or the plan is done."""
+        stop = stop or threading.Event()
+        count = 0
+        while True:
+            tick = self.tick()
+            count += 1
+            if on_tick is not None:
+                on_tick(tick)
+            if tick.action == "done" or (max_ticks is not None and count >= max_ticks):
+                return tick
+            if stop.wait(interval):
+                return tick

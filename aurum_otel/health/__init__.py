@@ -1,0 +1,34 @@
+"""Health: rules, verdicts and the sources they are evaluated on."""
+
+from aurum_otel.health.inprocess import HealthReader
+from aurum_otel.health.policy import HealthPolicy
+from aurum_otel.health.rules import (
+    AllOf,
+    AnyOf,
+    ErrorRateRule,
+    LatencyRule,
+    MismatchRule,
+    Rule,
+    default_rules,
+)
+from aurum_otel.health.stats import HealthSource, SideStats, WindowStats, histogram_quantile
+from aurum_otel.health.verdict import RuleResult, Status, Verdict
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "ErrorRateRule",
+    "HealthPolicy",
+    "HealthReader",
+    "HealthSource",
+    "LatencyRule",
+    "MismatchRule",
+    "Rule",
+    "RuleResult",
+    "SideStats",
+    "Status",
+    "Verdict",
+    "WindowStats",
+    "default_rules",
+    "histogram_quantile",
+]

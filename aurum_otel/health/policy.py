@@ -1,0 +1,137 @@
+"""A health policy: the rules, the window, and how to load them from YAML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aurum_otel.errors import ConfigurationError
+from aurum_otel.health.rules import (
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_WINDOW,
+    AllOf,
+    AnyOf,
+    ErrorRateRule,
+    LatencyRule,
+    MismatchRule,
+    Rule,
+    default_rules,
+)
+from aurum_otel.health.stats import HealthSource
+from aurum_otel.health.verdict import Verdict
+
+_LEAVES: dict[str, type[Rule]] = {
+    "error_rate": ErrorRateRule,
+    "latency": LatencyRule,
+    "mismatch_rate": MismatchRule,
+}
+_FIELDS = {
+    "error_rate": {"max_increase", "max_rate", "min_samples", "confidence"},
+    "latency": {"max_ratio", "quantile", "min_samples"},
+    "mismatch_rate": {"max_rate", "min_samples"},
+}
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    """The rules a migration is held to and the window they look at."""
+
+    rules: Rule = field(default_factory=default_rules)
+    window: float = DEFAULT_WINDOW
+
+    def evaluate(self, migration: str, source: HealthSource) -> Verdict:
+        """Judge ``migration`` on ``source``'s figures over this policy's window."""
+        stats = source.stats(migration, self.window)
+        status, results = self.rules.evaluate(stats)
+        return Verdict(migration, status, tuple(results), source.name)
+
+    @classmethod
+    def from_yaml(cls, text_or_path: str | Path) -> HealthPolicy:
+        """Load a policy from YAML text or a file::
+
+            window: 300            # seconds
+            min_samples: 20        # default for every rule
+            rules:                 # all must hold; {any: [...]} nests an alternative
+              - error_rate: {max_increase: 0.01, max_rate: 0.05}
+              - latency: {max_ratio: 1.5, quantile: 0.95}
+              - mismatch_rate: {max_rate: 0.001}
+
+        Raises:
+            ConfigurationError: the YAML or a field is invalid; the message names it.
+        """
+        source = "rules"
+        if isinstance(text_or_path, Path) or (
+            "\n" not in str(text_or_path) and str(text_or_path).endswith((".yml", ".yaml"))
+        ):
+            path = Path(text_or_path)
+            source = str(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigurationError(source, str(path), f"a readable YAML file ({exc.strerror})")
+        else:
+            text = str(text_or_path)
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(source, "<yaml>", f"valid YAML ({exc})".replace("\n", " "))
+        if document is None:
+            return cls()
+        if not isinstance(document, Mapping):
+            raise ConfigurationError(source, type(document).__name__,
+                                     "a mapping with window, min_samples and rules")
+        min_samples = _number(document, "min_samples", DEFAULT_MIN_SAMPLES, source, integer=True)
+        window = _number(document, "window", DEFAULT_WINDOW, source)
+        if window <= 0:
+            raise ConfigurationError(f"{source}: window", window, "a positive number of seconds")
+        raw_rules = document.get("rules")
+        if raw_rules is None:
+            return cls(default_rules(int(min_samples)), window)
+        return cls(_parse(raw_rules, int(min_samples), f"{source}: rules"), window)
+
+
+def _parse(node: Any, min_samples: int, where: str) -> Rule:
+    if isinstance(node, list):
+        if not node:
+            raise ConfigurationError(where, "[]", "at least one rule")
+        return AllOf(tuple(_parse(item, min_samples, f"{where}[{i}]") for i, item in enumerate(node)))
+    if not isinstance(node, Mapping) or len(node) != 1:
+        raise ConfigurationError(where, node, "one of error_rate, latency, mismatch_rate, all, any")
+    (kind, body), = node.items()
+    if kind in ("all", "any"):
+        if not isinstance(body, list) or not body:
+            raise ConfigurationError(f"{where}.{kind}", body, "a non-empty list of rules")
+        rules = tuple(_parse(item, min_samples, f"{where}.{kind}[{i}]") for i, item in enumerate(body))
+        return AllOf(rules) if kind == "all" else AnyOf(rules)
+    if kind not in _LEAVES:
+        raise ConfigurationError(where, kind, "one of error_rate, latency, mismatch_rate, all, any")
+    body = {} if body is None else body
+    if not isinstance(body, Mapping):
+        raise ConfigurationError(f"{where}.{kind}", body, f"a mapping of {sorted(_FIELDS[kind])}")
+    unknown = set(body) - _FIELDS[kind]
+    if unknown:
+        raise ConfigurationError(f"{where}.{kind}", sorted(unknown), f"fields {sorted(_FIELDS[kind])}")
+    options: dict[str, Any] = {"min_samples": min_samples}
+    for key in body:
+        options[key] = _number(body, key, 0, f"{where}.{kind}", integer=key == "min_samples")
+        if options[key] < 0:
+            raise ConfigurationError(f"{where}.{kind}.{key}", options[key], "a number >= 0")
+    if not 0 <= options.get("confidence", 0.99) < 1:
+        raise ConfigurationError(f"{where}.{kind}.confidence", options["confidence"], "a number in [0, 1)")
+    if kind == "latency" and not 0 < options.get("quantile", 0.95) < 1:
+        raise ConfigurationError(f"{where}.latency.quantile", options["quantile"], "a number in (0, 1)")
+    return _LEAVES[kind](**options)
+
+
+def _number(mapping: Mapping[str, Any], key: str, default: float, where: str,
+            *, integer: bool = False) -> float:
+    value = mapping.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{where}: {key}", value, "an integer" if integer else "a number")
+    if integer and int(value) != value:
+        raise ConfigurationError(f"{where}: {key}", value, "an integer")
+    return int(value) if integer else float(value)

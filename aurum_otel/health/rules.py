@@ -1,0 +1,212 @@
+"""Health rules: small objects that judge a :class:`WindowStats`, composed with ``&`` and ``|``.
+
+The defaults: simplified error rate at most legacy's + 1 point and at most 5 %; simplified p95 at
+most 1.5 x legacy's; mismatch rate at most 0.1 %; fewer than ``min_samples`` on a side is
+inconclusive, never a rollback.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+from aurum_otel.health.stats import WindowStats
+from aurum_otel.health.verdict import RuleResult, Status, combine_all, combine_any
+from aurum_otel.phase import Implementation
+
+DEFAULT_MIN_SAMPLES = 20
+DEFAULT_WINDOW = 300.0
+
+
+class Rule:
+    """A health rule. Subclasses implement :meth:`check`; ``&`` and ``|`` compose rules."""
+
+    name = "rule"
+
+    def check(self, stats: WindowStats) -> list[RuleResult]:
+        """This rule's findings (leaf rules override this)."""
+        raise NotImplementedError
+
+    def evaluate(self, stats: WindowStats) -> tuple[Status, list[RuleResult]]:
+        """The rule's status and the findings behind it."""
+        results = self.check(stats)
+        return combine_all(r.status for r in results), results
+
+    def __and__(self, other: Rule) -> Rule:
+        return AllOf((*_flatten(self, AllOf), *_flatten(other, AllOf)))
+
+    def __or__(self, other: Rule) -> Rule:
+        return AnyOf((*_flatten(self, AnyOf), *_flatten(other, AnyOf)))
+
+
+def _flatten(rule: Rule, kind: type[AllOf] | type[AnyOf]) -> tuple[Rule, ...]:
+    return rule.rules if isinstance(rule, kind) else (rule,)
+
+
+@dataclass(frozen=True)
+class AllOf(Rule):
+    """Every rule must hold."""
+
+    rules: tuple[Rule, ...]
+    name = "all"
+
+    def evaluate(self, stats: WindowStats) -> tuple[Status, list[RuleResult]]:
+        outcomes = [rule.evaluate(stats) for rule in self.rules]
+        return combine_all(s for s, _ in outcomes), [r for _, rs in outcomes for r in rs]
+
+
+@dataclass(frozen=True)
+class AnyOf(Rule):
+    """At least one rule must hold."""
+
+    rules: tuple[Rule, ...]
+    name = "any"
+
+    def evaluate(self, stats: WindowStats) -> tuple[Status, list[RuleResult]]:
+        outcomes = [rule.evaluate(stats) for rule in self.rules]
+        return combine_any(s for s, _ in outcomes), [r for _, rs in outcomes for r in rs]
+
+
+def _samples(stats: WindowStats) -> dict[str, float]:
+    return {"legacy": stats.legacy.calls, "simplified": stats.simplified.calls}
+
+
+@dataclass(frozen=True)
+class ErrorRateRule(Rule):
+    """Simplified's error rate at most legacy's + ``max_increase`` and at most ``max_rate``.
+
+    A breach counts only when it is statistically significant at ``confidence`` (a one-sided
+    test on the normal approximation of the two rates), so ordinary noise between two equally
+    good implementations does not flap the controller; ``confidence=0`` compares the raw rates.
+    Without a legacy baseline (say, in the simplified phase once legacy's calls have left the
+    window) only the absolute bound applies, so a failing simplified path still rolls back.
+    """
+
+    max_increase: float = 0.01
+    max_rate: float = 0.05
+    min_samples: int = DEFAULT_MIN_SAMPLES
+    confidence: float = 0.99
+    name = "error_rate"
+
+    @property
+    def z(self) -> float:
+        return NormalDist().inv_cdf(self.confidence) if self.confidence > 0.5 else 0.0
+
+    def check(self, stats: WindowStats) -> list[RuleResult]:
+        samples = _samples(stats)
+        s_calls, l_calls = stats.simplified.calls, stats.legacy.calls
+        simplified = stats.simplified.error_rate
+        query = stats.queries.get("error_rate", stats.source)
+        if s_calls < self.min_samples or simplified is None:
+            return [RuleResult(
+                self.name, Status.INCONCLUSIVE,
+                f"{s_calls:g} simplified calls in the window, {self.min_samples} needed",
+                simplified, self.max_rate, stats.window, samples, query,
+            )]
+        variance = simplified * (1 - simplified) / s_calls
+        legacy = stats.legacy.error_rate
+        if l_calls >= self.min_samples and legacy is not None and (
+            legacy + self.max_increase < self.max_rate
+        ):
+            threshold = legacy + self.max_increase
+            variance += legacy * (1 - legacy) / l_calls
+            baseline = f"legacy {legacy:.2%} + {self.max_increase * 100:g} point(s)"
+        elif l_calls >= self.min_samples:
+            threshold = self.max_rate
+            baseline = f"the {self.max_rate:.0%} cap"
+        else:
+            threshold = self.max_rate
+            baseline = f"{self.max_rate:.0%}; no legacy baseline ({l_calls:g} calls)"
+        margin = self.z * math.sqrt(variance)
+        breached = simplified - threshold > margin
+        status = Status.UNHEALTHY if breached else Status.HEALTHY
+        if breached:
+            verdict = f"above {threshold:.2%} ({baseline}), significant at {self.confidence:.0%}"
+        elif simplified > threshold:
+            verdict = (f"above {threshold:.2%} ({baseline}) but within noise "
+                       f"(margin {margin:.2%} at {self.confidence:.0%})")
+        else:
+            verdict = f"within {threshold:.2%} ({baseline})"
+        return [RuleResult(
+            self.name, status, f"simplified error rate {simplified:.2%} is {verdict}",
+            simplified, threshold, stats.window, samples, query,
+        )]
+
+
+@dataclass(frozen=True)
+class LatencyRule(Rule):
+    """Simplified's latency quantile at most ``max_ratio`` times legacy's."""
+
+    max_ratio: float = 1.5
+    quantile: float = 0.95
+    min_samples: int = DEFAULT_MIN_SAMPLES
+    name = "latency"
+
+    def check(self, stats: WindowStats) -> list[RuleResult]:
+        samples = _samples(stats)
+        query = stats.queries.get("latency", stats.source)
+        label = f"p{self.quantile * 100:g}"
+        if min(stats.legacy.calls, stats.simplified.calls) < self.min_samples:
+            return [RuleResult(
+                self.name, Status.INCONCLUSIVE,
+                f"{label} needs {self.min_samples} calls per side "
+                f"(legacy {stats.legacy.calls:g}, simplified {stats.simplified.calls:g})",
+                None, self.max_ratio, stats.window, samples, query,
+            )]
+        legacy = stats.quantile(Implementation.LEGACY, self.quantile)
+        simplified = stats.quantile(Implementation.SIMPLIFIED, self.quantile)
+        if legacy is None or simplified is None or legacy <= 0:
+            return [RuleResult(
+                self.name, Status.INCONCLUSIVE, f"{label} could not be measured",
+                None, self.max_ratio, stats.window, samples, query,
+            )]
+        ratio = simplified / legacy
+        status = Status.HEALTHY if ratio <= self.max_ratio else Status.UNHEALTHY
+        return [RuleResult(
+            self.name, status,
+            f"simplified {label} {simplified * 1000:.1f} ms is {ratio:.2f}x legacy's "
+            f"{legacy * 1000:.1f} ms (at most {self.max_ratio:g}x)",
+            ratio, self.max_ratio, stats.window, samples, query,
+        )]
+
+
+@dataclass(frozen=True)
+class MismatchRule(Rule):
+    """Mismatches at most ``max_rate`` of completed shadow comparisons."""
+
+    max_rate: float = 0.001
+    min_samples: int = DEFAULT_MIN_SAMPLES
+    name = "mismatch_rate"
+
+    def check(self, stats: WindowStats) -> list[RuleResult]:
+        compared = stats.matches + stats.mismatches
+        samples = {"comparisons": compared, **_samples(stats)}
+        query = stats.queries.get("mismatch_rate", stats.source)
+        if compared == 0:
+            # No shadow traffic (compare 0 or no hybrid): nothing to judge, nothing to block.
+            return [RuleResult(self.name, Status.HEALTHY, "no shadow comparisons in the window",
+                               None, self.max_rate, stats.window, samples, query)]
+        rate = stats.mismatches / compared
+        if compared < self.min_samples:
+            return [RuleResult(
+                self.name, Status.INCONCLUSIVE,
+                f"{compared:g} comparisons in the window, {self.min_samples} needed",
+                rate, self.max_rate, stats.window, samples, query,
+            )]
+        status = Status.HEALTHY if rate <= self.max_rate else Status.UNHEALTHY
+        return [RuleResult(
+            self.name, status,
+            f"{stats.mismatches:g} of {compared:g} comparisons mismatched ({rate:.3%}, at most "
+            f"{self.max_rate:.3%})",
+            rate, self.max_rate, stats.window, samples, query,
+        )]
+
+
+def default_rules(min_samples: int = DEFAULT_MIN_SAMPLES) -> Rule:
+    """The DESIGN defaults, all of which must hold."""
+    return (
+        ErrorRateRule(min_samples=min_samples)
+        & LatencyRule(min_samples=min_samples)
+        & MismatchRule(min_samples=min_samples)
+    )
