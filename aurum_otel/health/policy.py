@@ -72,13 +72,13 @@ class HealthPolicy:
             try:
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
-                raise ConfigurationError(source, str(path), f"a readable YAML file ({exc.strerror})")
+                raise ConfigurationError(source, str(path), f"a readable YAML file ({exc.strerror})") from None
         else:
             text = str(text_or_path)
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigurationError(source, "<yaml>", f"valid YAML ({exc})".replace("\n", " "))
+            raise ConfigurationError(source, "<yaml>", f"valid YAML ({exc})".replace("\n", " ")) from None
         if document is None:
             return cls()
         if not isinstance(document, Mapping):
