@@ -72,7 +72,9 @@ class HealthPolicy:
             try:
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
-                raise ConfigurationError(source, str(path), f"a readable YAML file ({exc.strerror})") from None
+                raise ConfigurationError(
+                    source, str(path), f"a readable YAML file ({exc.strerror})"
+                ) from None
         else:
             text = str(text_or_path)
         try:
