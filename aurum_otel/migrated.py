@@ -104,6 +104,7 @@ class Router:
         self.span_name = f"migrate {name}"
         self.shadow_span_name = f"shadow {name}"
         self.simplified: Callable[..., Any] | None = None
+        self.simplified_is_bound = False
         self._generation = -1
 
     def bind(self) -> None:
@@ -145,7 +146,8 @@ class Router:
     ) -> Callable[..., Any]:
         if implementation is Implementation.LEGACY or self.simplified is None:
             return wrapped
-        if instance is None:
+        if instance is None or self.simplified_is_bound:
+            # A bound simplified (a client's method) already carries its own instance.
             return self.simplified
         return functools.partial(self.simplified, instance)
 
@@ -228,6 +230,9 @@ class MigratedFunction(FunctionWrapper[P, R]):
                 f"but the simplified one is {kinds[1]}; make them both sync or both async"
             )
         self._self_router.simplified = target
+        self._self_router.simplified_is_bound = inspect.ismethod(target) and not isinstance(
+            target.__self__, type
+        )
         return function
 
     @property

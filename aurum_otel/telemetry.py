@@ -132,6 +132,7 @@ class TelemetryHandle:
     tracer_provider: Any
     meter_provider: Any
     readers: Sequence[Any] = field(default_factory=tuple)
+    health_reader: Any = None
 
     def force_flush(self, timeout_millis: int = 5_000) -> None:
         self.tracer_provider.force_flush(timeout_millis)
@@ -151,6 +152,8 @@ def setup_telemetry(
     set_global: bool = True,
     health: bool = True,
     metrics_file: bool = True,
+    metrics_file_path: Any = None,
+    otlp: bool = True,
 ) -> TelemetryHandle:
     """Configure the OpenTelemetry SDK to export spans and metrics over OTLP.
 
@@ -169,6 +172,9 @@ def setup_telemetry(
         health: attach a :class:`~aurum_otel.health.HealthReader` for in-process health and
             register it, so ``validate_migration_health()`` and the controller use it.
         metrics_file: also keep ``~/.aurum/migration_metrics.json`` (the migration guide's file).
+        metrics_file_path: where that file is (default ``$AURUM_STATE_DIR``).
+        otlp: export over OTLP; ``False`` keeps only the in-process readers (the demo without a
+            collector).
     """
     from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -177,9 +183,11 @@ def setup_telemetry(
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").strip().lower()
-    span_exporter: Any
-    metric_exporter: Any
-    if protocol == "grpc":
+    span_exporter: Any = None
+    metric_exporter: Any = None
+    if not otlp:
+        pass
+    elif protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -205,26 +213,31 @@ def setup_telemetry(
         {"service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "aurum"}
     )
     tracer_provider = SdkTracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    if span_exporter is not None:
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     interval = export_interval_millis or int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
-    reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval)
-    readers: list[Any] = [reader, *extra_readers]
+    readers: list[Any] = [*extra_readers]
+    if metric_exporter is not None:
+        readers.insert(0, PeriodicExportingMetricReader(metric_exporter,
+                                                        export_interval_millis=interval))
+    health_reader = None
     if health:
         from aurum_otel.health.inprocess import HealthReader
         from aurum_otel.registry import get_registry
 
         health_reader = HealthReader()
         readers.append(health_reader)
-        get_registry().health_reader = health_reader
+        if set_global:
+            get_registry().health_reader = health_reader
     if metrics_file:
         from aurum_otel.metrics_file import metrics_file_reader
 
-        readers.append(metrics_file_reader())
+        readers.append(metrics_file_reader(metrics_file_path))
     meter_provider = SdkMeterProvider(resource=resource, metric_readers=readers)
     if set_global:
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
-    return TelemetryHandle(tracer_provider, meter_provider, tuple(readers))
+    return TelemetryHandle(tracer_provider, meter_provider, tuple(readers), health_reader)
 
 
 def _insecure(endpoint: str | None) -> bool | None:

@@ -31,7 +31,7 @@ _LEAVES: dict[str, type[Rule]] = {
 }
 _FIELDS = {
     "error_rate": {"max_increase", "max_rate", "min_samples", "confidence"},
-    "latency": {"max_ratio", "quantile", "min_samples"},
+    "latency": {"max_ratio", "quantile", "min_samples", "min_increase"},
     "mismatch_rate": {"max_rate", "min_samples"},
 }
 

@@ -104,22 +104,25 @@ class ErrorRateRule(Rule):
                 f"{s_calls:g} simplified calls in the window, {self.min_samples} needed",
                 simplified, self.max_rate, stats.window, samples, query,
             )]
-        variance = simplified * (1 - simplified) / s_calls
+        simplified_variance = simplified * (1 - simplified) / s_calls
+        z = self.z
+        # Unhealthy when simplified is significantly above the cap, or significantly above
+        # legacy + max_increase (the generated Prometheus alert is the same disjunction).
+        absolute = simplified - self.max_rate > z * math.sqrt(simplified_variance)
+        threshold, relative = self.max_rate, False
         legacy = stats.legacy.error_rate
-        if l_calls >= self.min_samples and legacy is not None and (
-            legacy + self.max_increase < self.max_rate
-        ):
-            threshold = legacy + self.max_increase
-            variance += legacy * (1 - legacy) / l_calls
-            baseline = f"legacy {legacy:.2%} + {self.max_increase * 100:g} point(s)"
-        elif l_calls >= self.min_samples:
-            threshold = self.max_rate
-            baseline = f"the {self.max_rate:.0%} cap"
+        if l_calls >= self.min_samples and legacy is not None:
+            variance = simplified_variance + legacy * (1 - legacy) / l_calls
+            if legacy + self.max_increase < self.max_rate:
+                threshold = legacy + self.max_increase
+                relative = simplified - threshold > z * math.sqrt(variance)
+            baseline = f"legacy {legacy:.2%} + {self.max_increase * 100:g} point(s), capped at " \
+                       f"{self.max_rate:.0%}"
+            margin = z * math.sqrt(variance)
         else:
-            threshold = self.max_rate
             baseline = f"{self.max_rate:.0%}; no legacy baseline ({l_calls:g} calls)"
-        margin = self.z * math.sqrt(variance)
-        breached = simplified - threshold > margin
+            margin = z * math.sqrt(simplified_variance)
+        breached = absolute or relative
         status = Status.UNHEALTHY if breached else Status.HEALTHY
         if breached:
             verdict = f"above {threshold:.2%} ({baseline}), significant at {self.confidence:.0%}"
@@ -136,11 +139,17 @@ class ErrorRateRule(Rule):
 
 @dataclass(frozen=True)
 class LatencyRule(Rule):
-    """Simplified's latency quantile at most ``max_ratio`` times legacy's."""
+    """Simplified's latency quantile at most ``max_ratio`` times legacy's.
+
+    A ratio breach counts only when the quantiles also differ by more than ``min_increase``
+    seconds (default 5 ms): sub-millisecond calls differ by large ratios that no caller feels,
+    and the duration histogram cannot resolve them anyway.
+    """
 
     max_ratio: float = 1.5
     quantile: float = 0.95
     min_samples: int = DEFAULT_MIN_SAMPLES
+    min_increase: float = 0.005
     name = "latency"
 
     def check(self, stats: WindowStats) -> list[RuleResult]:
@@ -162,11 +171,13 @@ class LatencyRule(Rule):
                 None, self.max_ratio, stats.window, samples, query,
             )]
         ratio = simplified / legacy
-        status = Status.HEALTHY if ratio <= self.max_ratio else Status.UNHEALTHY
+        breached = ratio > self.max_ratio and simplified - legacy > self.min_increase
+        status = Status.UNHEALTHY if breached else Status.HEALTHY
         return [RuleResult(
             self.name, status,
             f"simplified {label} {simplified * 1000:.1f} ms is {ratio:.2f}x legacy's "
-            f"{legacy * 1000:.1f} ms (at most {self.max_ratio:g}x)",
+            f"{legacy * 1000:.1f} ms (at most {self.max_ratio:g}x, or within "
+            f"{self.min_increase * 1000:g} ms)",
             ratio, self.max_ratio, stats.window, samples, query,
         )]
 

@@ -355,3 +355,34 @@ def test_with_options_makes_a_new_routed_function(tmp_path: Path) -> None:
     writer = fetch.with_options(writes=True)
     assert writer.options.writes and not fetch.options.writes
     assert writer.simplified_implementation is fetch.simplified_implementation
+
+
+@pytest.mark.parametrize("phase", ["simplified", "hybrid"])
+def test_migrate_client_routes_bound_methods(tmp_path: Path, phase: str) -> None:
+    from aurum_otel.client import migrate_client
+
+    class Legacy:
+        def read(self, key: str) -> str:
+            return f"legacy {key}"
+
+        def write(self, key: str) -> str:
+            return f"legacy wrote {key}"
+
+    class Simple:
+        def read(self, key: str) -> str:
+            return f"simple {key}"
+
+        def write(self, key: str) -> str:
+            return f"simple wrote {key}"
+
+    client = migrate_client("m", Legacy(), Simple(), methods=("read", "write"), writes=("write",))
+    set_phase(tmp_path, Phase(phase), Rollout(percent=100, compare=100))
+    with testing.capture(state_dir=tmp_path) as telemetry:
+        assert client.read("k") == "simple k"
+        assert client.write("k") == "simple wrote k"
+        telemetry.wait_for_shadows()
+        if phase == "hybrid":  # the read was shadowed on legacy, the write never was
+            (shadow,) = telemetry.spans("shadow m")
+            assert shadow.attributes["aurum.migration.comparison"] == "mismatch"  # type: ignore[index]
+        else:
+            assert telemetry.spans("shadow m") == []
