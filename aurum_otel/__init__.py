@@ -1,6 +1,18 @@
 """aurum-otel: migrate a live Python system from legacy to simplified, observed in OpenTelemetry."""
 
+from aurum_otel.client import MigratedClient, migrate_client
 from aurum_otel.compare import ComparisonResult, deep_compare, unordered_rows
+from aurum_otel.compat import (
+    MigrationMetrics,
+    advance_db_migration_phase,
+    advance_migration_phase,
+    get_db_migration_status,
+    get_migration_metrics,
+    log_migration_status,
+    rollback_db_migration_phase,
+    rollback_migration_phase,
+    validate_migration_health,
+)
 from aurum_otel.errors import (
     AurumOtelError,
     ConfigurationError,
@@ -30,10 +42,12 @@ __all__ = [
     "FileStore",
     "GlobalFlags",
     "Implementation",
+    "MigratedClient",
     "MigratedFunction",
     "MigrationDefinitionError",
     "MigrationFlags",
     "MigrationHooks",
+    "MigrationMetrics",
     "MismatchReport",
     "Options",
     "Outcome",
@@ -46,14 +60,23 @@ __all__ = [
     "Transition",
     "TransitionConflictError",
     "UnknownMigrationError",
+    "advance_db_migration_phase",
+    "advance_migration_phase",
     "configure",
     "decide",
     "deep_compare",
+    "get_db_migration_status",
+    "get_migration_metrics",
     "get_registry",
+    "log_migration_status",
+    "migrate_client",
     "migrated",
     "read_flags",
     "reset",
+    "rollback_db_migration_phase",
+    "rollback_migration_phase",
     "routing_key",
     "setup_telemetry",
     "unordered_rows",
+    "validate_migration_health",
 ]
