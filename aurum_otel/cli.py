@@ -386,13 +386,15 @@ def demo(duration: float, no_fault: bool, state_dir: str | None) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
               help="Write the rules here instead of standard output.")
 @click.option("--check", "check_path", type=click.Path(dir_okay=False),
-              help="Exit 1 if this file differs from what would be generated.")
+              help="Exit 3 if this file differs from what would be generated.")
+@click.option("--for", "for_", default="30s", show_default=True,
+              help="How long an alert condition must hold before it fires.")
 def rules(rules: str | None, window: float | None, output: str | None,
-          check_path: str | None) -> None:
+          check_path: str | None, for_: str) -> None:
     """Generate Prometheus recording and alerting rules from the health rules."""
     from aurum_otel.health.promrules import generate_rules
 
-    text = generate_rules(load_policy(rules, window))
+    text = generate_rules(load_policy(rules, window), for_=for_)
     if check_path:
         current = Path(check_path).read_text(encoding="utf-8") if Path(check_path).exists() else ""
         if current != text:

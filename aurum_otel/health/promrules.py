@@ -137,12 +137,12 @@ def alerting_rules(policy: HealthPolicy, names: _Names, for_: str) -> list[dict[
     return alerts
 
 
-def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "1m") -> str:
+def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "30s") -> str:
     """The Prometheus rules file (YAML text) for ``policy`` (default: the built-in rules)."""
     policy = policy or HealthPolicy()
     names = _Names(policy.window)
     document = {"groups": [
-         "rules": recording_rules(names)},
-         "rules": alerting_rules(policy, names, for_)},
+        {"name": "aurum-migration-recording", "rules": recording_rules(names)},
+        {"name": "aurum-migration-alerts", "rules": alerting_rules(policy, names, for_)},
     ]}
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=10_000)
