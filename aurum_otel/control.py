@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aurum_otel import semconv
-from aurum_otel.errors import ConfigurationError
+from aurum_otel.errors import ConfigurationError, TransitionConflictError
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.stats import HealthSource
 from aurum_otel.health.verdict import Status, Verdict
@@ -104,7 +104,7 @@ class Tick:
     """What one controller evaluation did."""
 
     verdict: Verdict
-    action: str  # advanced | rolled_back | held | idle | done
+    action: str  # advanced | rolled_back | held | idle | done | conflict
     message: str
     transition: Transition | None = None
 
@@ -212,8 +212,10 @@ class Controller:
             step = self.plan[position - 1] if position > 0 else Step(Phase.LEGACY, record.rollout)
         return self._write(step, actor or self.actor, reason, kind)
 
-    def _write(self, step: Step, actor: str, reason: str, kind: str) -> Transition:
-        change = self.store.transition(self.name, step.phase, step.rollout, actor=actor, reason=reason)
+    def _write(self, step: Step, actor: str, reason: str, kind: str,
+               expected: Phase | None = None) -> Transition:
+        change = self.store.transition(self.name, step.phase, step.rollout, actor=actor,
+                                       reason=reason, expected=expected)
         record_transition(change, kind=kind)
         call_hook(self.hooks, "on_transition", change)
         self.unhealthy_streak = 0
@@ -225,7 +227,18 @@ class Controller:
         return self.policy.evaluate(self.name, self.source)
 
     def tick(self) -> Tick:
-        """Evaluate once and act: roll back, advance, or hold."""
+        """Evaluate once and act: roll back, advance, or hold.
+
+        When another controller changed the phase first, the transition is not written and the
+        tick reports ``conflict``; the next tick starts from the new phase.
+        """
+        try:
+            return self._tick()
+        except TransitionConflictError as exc:
+            self._observed = None
+            return Tick(self.evaluate(), "conflict", str(exc))
+
+    def _tick(self) -> Tick:
         record = self.record()
         current = (record.phase, record.rollout)
         if current != self._observed:
@@ -240,7 +253,8 @@ class Controller:
             if self.unhealthy_streak >= self.rollback_after:
                 reason = (f"unhealthy {self.unhealthy_streak}x in a row: "
                           + "; ".join(verdict.reasons))
-                change = self.rollback(to_legacy=True, reason=reason, kind="health")
+                change = self._write(Step(Phase.LEGACY, record.rollout), self.actor, reason,
+                                     "health", expected=record.phase)
                 return Tick(verdict, "rolled_back", reason, change)
             return Tick(verdict, "held", f"unhealthy ({self.unhealthy_streak}/"
                                          f"{self.rollback_after} before rollback)")
@@ -254,8 +268,8 @@ class Controller:
         if baked < self.bake:
             return Tick(verdict, "held", f"healthy; baking {baked:.0f}/{self.bake:.0f} s")
         step = self.plan[position + 1]
-        change = self.advance(step, reason=f"healthy for {baked:.0f} s: next step {step.label}",
-                              kind="plan")
+        change = self._write(step, self.actor, f"healthy for {baked:.0f} s: next step {step.label}",
+                             "plan", expected=record.phase)
         return Tick(verdict, "advanced", f"advanced to {step.label}", change)
 
     def watch(self, interval: float = 10.0, *, stop: threading.Event | None = None,
