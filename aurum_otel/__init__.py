@@ -31,7 +31,26 @@ from aurum_otel.router import Decision, decide
 from aurum_otel.store import FileStore, PhaseStore, Transition
 from aurum_otel.telemetry import setup_telemetry
 
+_LAZY = {
+    "AurumSettings": "aurum_otel.settings",
+    "load_settings": "aurum_otel.settings",
+    "get_trino_client": "aurum_otel.database",
+}
+
+
+def __getattr__(name: str) -> object:
+    # The Aurum components import trino and pydantic-settings models: only on first use.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aurum_otel' has no attribute {name!r}")
+
+
 __all__ = [
+    "AurumSettings",
+    "get_trino_client",
+    "load_settings",
     "AurumOtelError",
     "BaseHooks",
     "Comparison",
