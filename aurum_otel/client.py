@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -55,8 +56,15 @@ class MigratedClient(ObjectProxy[Any]):
         return routed
 
     def _route(self, attribute: str) -> MigratedFunction[Any, Any]:
-        legacy_method: Callable[..., Any] = getattr(self.__wrapped__, attribute)
+        bound_legacy: Callable[..., Any] = getattr(self.__wrapped__, attribute)
         simplified_method: Callable[..., Any] = getattr(self._self_simplified, attribute)
+
+        # A plain function around the bound method: wrapt then passes no instance, so the
+        # simplified callable (a bound method, a partial, a mock) is called as it is.
+        @functools.wraps(bound_legacy)
+        def legacy_method(*args: Any, **kwargs: Any) -> Any:
+            return bound_legacy(*args, **kwargs)
+
         routed = migrated(
             self._self_name,
             writes=attribute in self._self_writes,

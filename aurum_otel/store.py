@@ -169,8 +169,14 @@ class FileStore:
         with locked(self.path):
             try:
                 document = read_json(self.path) or {}
-                records = _parse(self.path, document)
-            except CorruptStateError as exc:
+                migrations = dict(document.get("migrations", {}))
+                raw = migrations.get(name)
+                # Only this migration's record is checked and rebuilt: a write stays cheap as the
+                # history grows (readers parse the whole file, once per change).
+                if document.get("schema", SCHEMA) != SCHEMA:
+                    raise ValueError(f"schema {document.get('schema')!r}, expected {SCHEMA}")
+                current = _parse_current(raw) if raw else None
+            except (CorruptStateError, TypeError, ValueError, AttributeError, KeyError) as exc:
                 kept = move_aside(self.path)
                 logger.warning(
                     "phase store %s was corrupt (%s); kept it at %s and started a new one",
@@ -178,29 +184,35 @@ class FileStore:
                     exc,
                     kept,
                 )
-                document, records = {}, {}
-            current = records.get(name, MigrationRecord())
-            if expected is not None and current.phase is not expected:
-                raise TransitionConflictError(name, expected.value, current.phase.value)
+                migrations, raw, current = {}, None, None
+            phase = current.phase if current else Phase.LEGACY
+            if expected is not None and phase is not expected:
+                raise TransitionConflictError(name, expected.value, phase.value)
             change = Transition(
                 name=name,
-                from_phase=current.phase,
+                from_phase=phase,
                 to_phase=to_phase,
-                rollout=rollout if rollout is not None else current.rollout,
+                rollout=rollout if rollout is not None else (current.rollout if current
+                                                             else Rollout()),
                 actor=actor,
                 reason=reason,
                 at=time.time(),
             )
-            history = [*current.history, change][-self.history_limit :]
-            migrations = dict(document.get("migrations", {}))
+            history = [*(raw.get("history", []) if raw else []), change.to_dict()]
             migrations[name] = {
                 "phase": to_phase.value,
                 "rollout": change.rollout.to_dict(),
                 "updated_at": change.at,
-                "history": [item.to_dict() for item in history],
+                "history": history[-self.history_limit :],
             }
             write_json_atomic(self.path, {"schema": SCHEMA, "migrations": migrations})
         return change
+
+
+def _parse_current(raw: Mapping[str, Any]) -> MigrationRecord:
+    if not isinstance(raw.get("history", []), list):
+        raise ValueError("history is not a list")
+    return MigrationRecord(phase=Phase(raw["phase"]), rollout=Rollout.from_dict(raw.get("rollout", {})))
 
 
 def _parse(path: Path, document: Mapping[str, Any] | None) -> dict[str, MigrationRecord]:

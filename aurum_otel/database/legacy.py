@@ -25,6 +25,7 @@ from aurum_otel.database.cache import QueryCache
 from aurum_otel.database.config import ConnectionConfig
 from aurum_otel.database.connect import Connect, DBAPIConnection, DBAPICursor, connect_for
 from aurum_otel.database.errors import (
+    CircuitOpenError,
     DatabaseError,
     ErrorKind,
     PoolTimeoutError,
@@ -180,8 +181,12 @@ class LegacyTrinoClient:
                 try:
                     return self._attempt(sql, params, run)
                 except Exception as exc:
-                    if isinstance(exc, AurumOtelError) and not isinstance(exc, DatabaseError):
-                        raise  # our own configuration error: nothing to retry or translate
+                    if isinstance(exc, CircuitOpenError | PoolTimeoutError) or (
+                        isinstance(exc, AurumOtelError) and not isinstance(exc, DatabaseError)
+                    ):
+                        # Fail fast (open circuit), already waited (no free slot), or our own
+                        # configuration error: nothing a retry could fix.
+                        raise
                     kind = classify(exc)
                     if not self.options.retry.should_retry(kind, attempt, write=write):
                         raise translate(exc, secrets=self.config.secrets) from exc
@@ -289,4 +294,4 @@ class _Watchdog:
             logger.info("could not cancel a timed-out statement (%s)", type(exc).__name__)
 
 
-__all__ = ["ErrorKind", "LegacyOptions", "LegacyTrinoClient"]
+__all__ = ["LegacyOptions", "LegacyTrinoClient"]

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,6 +56,9 @@ HTTPS_PORT = int(os.environ.get("AURUM_TEST_TRINO_HTTPS_PORT", "18443"))
 PASSWORD = os.environ.get("AURUM_TEST_TRINO_PASSWORD", "")
 CA = os.environ.get("AURUM_TEST_TRINO_CA", "")
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "trino.sh"
+# Read at import, before the autouse fixture strips AURUM_* from the environment: the script must
+# restart the server these tests were pointed at (AURUM_CACHE_DIR, ports), not the default one.
+SCRIPT_ENV = {**os.environ}
 
 QUERIES = {
     "ordered-nations": ("SELECT nationkey, name, regionkey FROM nation ORDER BY nationkey",
@@ -121,10 +125,10 @@ def drop(client: Any, how: Callable[[Rows], Rows]) -> None:
     simple = client.simplified_client
     real = simple.query
 
-    def query(sql: str, params: Any = None) -> Rows:
+    def query(self: SimpleTrinoClient, sql: str, params: Any = None) -> Rows:
         return how(real(sql, params))
 
-    simple.query = query
+    simple.query = types.MethodType(query, simple)
 
 
 def exported_text(telemetry: testing.CapturedTelemetry) -> list[str]:
@@ -417,10 +421,11 @@ def test_server_restart_mid_run(tmp_path: Path) -> None:
         with testing.capture(state_dir=tmp_path) as telemetry:
             set_phase(tmp_path, Phase.HYBRID, Rollout(percent=50, compare=0))
             expected = client.legacy_client.query(sql)
-            subprocess.run(["bash", str(SCRIPT), "stop"], check=True, timeout=120)
+            subprocess.run(["bash", str(SCRIPT), "stop"], check=True, timeout=300,
+                           env=SCRIPT_ENV)
             run_workload(client, expected, sql, 2.0, outcomes)
             assert client.legacy_client.breaker.opened >= 1
-            restarter = subprocess.Popen(["bash", str(SCRIPT), "start"])
+            restarter = subprocess.Popen(["bash", str(SCRIPT), "start"], env=SCRIPT_ENV)
             started = time.monotonic()
             while restarter.poll() is None or outcomes["ok"] == 0:
                 run_workload(client, expected, sql, 0.5, outcomes)

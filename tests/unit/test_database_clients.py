@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -383,18 +384,18 @@ def test_breaker_opens_fails_fast_half_opens_and_closes() -> None:
     clock = Clock()
     db = FakeDB()
     client = legacy_client(
-        db, clock=clock, retry=RetryPolicy(max_attempts=1),
-        breaker=BreakerPolicy(failure_threshold=3, reset_timeout=30.0),
+        db, clock=clock, breaker=BreakerPolicy(failure_threshold=3, reset_timeout=30.0),
     )
     db.fail(*(dropped_mid_query() for _ in range(3)))
-    for _ in range(3):
-        with pytest.raises(DatabaseUnavailableError):
-            client.query("SELECT 1")
+    with pytest.raises(DatabaseUnavailableError):
+        client.query("SELECT 1")  # three attempts, three failures: the breaker opens
     assert client.breaker.state is BreakerState.OPEN
 
+    sleeps: list[float] = []
+    client._sleep = sleeps.append
     with pytest.raises(CircuitOpenError) as caught:
         client.query("SELECT 1")
-    assert len(db.statements) == 3  # failed fast: the database was not called
+    assert len(db.statements) == 3 and sleeps == []  # failed fast: no call, no retry
     assert caught.value.retry_after == pytest.approx(30.0)
 
     clock.advance(30.0)
@@ -738,11 +739,11 @@ def test_a_shadow_that_drops_a_row_is_reported(
     simple = routed.simplified_client
     real_query = simple.query
 
-    def drop_last(sql: str, params: Any = None) -> Rows:
+    def drop_last(self: SimpleTrinoClient, sql: str, params: Any = None) -> Rows:
         rows = real_query(sql, params)
         return Rows(rows[:-1], rows.columns, ordered=rows.ordered)
 
-    simple.query = drop_last
+    simple.query = types.MethodType(drop_last, simple)  # a simplified path that loses a row
     caplog.set_level(logging.WARNING, logger="aurum_otel.mismatch")
     with testing.capture(state_dir=tmp_path) as telemetry:
         set_phase(tmp_path, Phase.HYBRID, Rollout(percent=0, compare=100))

@@ -1,0 +1,458 @@
+"""Phases from an OpenFeature provider (flagd, LaunchDarkly, Unleash, ... via openfeature-sdk).
+
+:class:`OpenFeaturePhaseSource` is a read-mostly :class:`~aurum_otel.store.PhaseStore`: it plugs into
+the registry exactly like a store (``configure(store=OpenFeaturePhaseSource())``, or
+``AURUM_STATE_URL=openfeature:`` where that hook is installed), and its :meth:`snapshot` evaluates,
+for each migration the registry asks about, these flags through an OpenFeature client:
+
+==================================  ========  =====================================================
+flag (default key)                  type      meaning
+==================================  ========  =====================================================
+``aurum.migration.<name>.phase``     string    ``legacy`` | ``hybrid`` | ``simplified``
+``aurum.migration.<name>.percent``   number    optional: hybrid share served by simplified (0-100)
+``aurum.migration.<name>.compare``   number    optional: hybrid share shadow-compared (0-100)
+``aurum.migration.<name>.fallback``  boolean   optional: serve legacy when simplified raises
+==================================  ========  =====================================================
+
+A migration whose phase flag does not exist has no record (it runs on legacy, or on what the
+environment pins). A phase flag with an unknown value runs on legacy and is logged once. When the
+provider cannot answer, the last value it gave is kept.
+
+The provider is where phases are decided, so :meth:`transition` only accepts **rollbacks**: they
+take effect in this process at once, as a local override (kept in memory, and in
+``override_store`` when one is given, so that a restart keeps it), and a warning says plainly that
+the flag must also be changed at the provider: other processes follow the flag, and this one
+follows it again as soon as the flag's value changes (or :meth:`clear_override` is called). Any
+other transition raises a :class:`~aurum_otel.errors.StateError` telling the user to change the flag
+at their provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from openfeature import api
+from openfeature.client import OpenFeatureClient
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import EventDetails, ProviderEvent
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import FlagEvaluationDetails
+from openfeature.provider import ProviderStatus
+
+from aurum_otel.errors import ConfigurationError, StateError, TransitionConflictError
+from aurum_otel.phase import Phase, Rollout
+from aurum_otel.store import MigrationRecord, PhaseStore, Snapshot, Transition
+
+logger = logging.getLogger("aurum_otel.store")
+
+__all__ = ["OVERRIDE_MARK", "OpenFeaturePhaseSource", "ProviderOverrideWarning"]
+
+DEFAULT_FLAG_KEY_TEMPLATE = "aurum.migration.{name}.phase"
+OVERRIDE_MARK = "[openfeature override] "
+"""Prefix of the reason of every override written to ``override_store`` (and how they are found)."""
+CLEARED_MARK = "[openfeature override cleared] "
+_HISTORY_LIMIT = 1_000
+
+
+class ProviderOverrideWarning(UserWarning):
+    """A rollback was applied locally only: the flag at the OpenFeature provider still says otherwise."""
+
+
+_Value = tuple[Phase, Rollout]
+
+
+@dataclass(slots=True)
+class _Override:
+    record: MigrationRecord
+    baseline: _Value | None  # what the provider said when the override was made (None: not known yet)
+
+
+@dataclass(slots=True)
+class _Seen:
+    value: _Value | None
+    since: float
+    history: list[Transition] = field(default_factory=list)
+
+
+class OpenFeaturePhaseSource:
+    """A phase store whose phases come from OpenFeature flags (see the module's documentation).
+
+    Args:
+        client: the OpenFeature client to evaluate with (default: ``openfeature.api.get_client()``,
+            i.e. the application's default provider).
+        flag_key_template: key of the phase flag; ``{name}`` is the migration's name.
+        percent_key_template, compare_key_template, fallback_key_template: keys of the optional
+            rollout flags (default: the phase key with ``.phase`` replaced by ``.percent``,
+            ``.compare``, ``.fallback``; ``""`` to not evaluate one).
+        names: migrations to list when the snapshot is iterated (those asked for are added).
+        override_store: where local rollback overrides are also written (e.g. a
+            :class:`~aurum_otel.store.FileStore` of its own), and read back on start.
+        context: evaluation context for targeting; the attribute ``migration`` (the name) is added.
+    """
+
+    def __init__(
+        self,
+        client: OpenFeatureClient | None = None,
+        flag_key_template: str = DEFAULT_FLAG_KEY_TEMPLATE,
+        *,
+        percent_key_template: str | None = None,
+        compare_key_template: str | None = None,
+        fallback_key_template: str | None = None,
+        names: Iterable[str] = (),
+        override_store: PhaseStore | None = None,
+        context: EvaluationContext | None = None,
+    ) -> None:
+        if "{name}" not in flag_key_template:
+            raise ConfigurationError("flag_key_template", flag_key_template,
+                                     "a key containing {name}, e.g. aurum.migration.{name}.phase")
+        self._client = client if client is not None else api.get_client()
+        self.flag_key_template = flag_key_template
+        self.percent_key_template = _derive(flag_key_template, percent_key_template, "percent")
+        self.compare_key_template = _derive(flag_key_template, compare_key_template, "compare")
+        self.fallback_key_template = _derive(flag_key_template, fallback_key_template, "fallback")
+        self.override_store = override_store
+        self._context = context or EvaluationContext()
+        self._lock = threading.RLock()
+        self._names: dict[str, None] = dict.fromkeys(names)
+        self._overrides: dict[str, _Override] = {}
+        self._seen: dict[str, _Seen] = {}
+        self._logged: set[tuple[str, str]] = set()
+        self._answered = False
+        self._listeners: list[Callable[[str], None]] = []
+        self._handler_added = False
+        self._key_patterns = _key_patterns(
+            [t for t in (flag_key_template, self.percent_key_template, self.compare_key_template,
+                         self.fallback_key_template) if t])
+        if override_store is not None:
+            self._load_overrides(override_store)
+
+    # ------------------------------------------------------------------ PhaseStore
+
+    @property
+    def location(self) -> str:
+        domain = self._client.domain or "default"
+        try:
+            provider = self._client.provider.get_metadata().name
+        except Exception:
+            provider = "unknown provider"
+        return f"openfeature://{domain} ({provider}, flag {self.flag_key_template})"
+
+    def snapshot(self) -> Snapshot:
+        """A view whose records are evaluated (once per snapshot) for the migrations looked up."""
+        problem = None
+        status = self._client.get_provider_status()
+        if status not in (ProviderStatus.READY, ProviderStatus.STALE) and not self._answered:
+            problem = StateError(
+                f"the OpenFeature provider of {self.location} is {status.value}: calls run on "
+                "legacy until it is ready; check the provider's configuration and that "
+                "openfeature.api.set_provider() was called", path=self.location)
+        return Snapshot(_FlagRecords(self), problem)
+
+    def transition(
+        self,
+        name: str,
+        to_phase: Phase,
+        rollout: Rollout | None = None,
+        *,
+        actor: str,
+        reason: str,
+        expected: Phase | None = None,
+    ) -> Transition:
+        """Apply a rollback locally at once; anything else must be done at the provider.
+
+        Raises:
+            TransitionConflictError: ``expected`` is given and the phase in force is another.
+            StateError: the transition is not a rollback (change the flag at the provider).
+        """
+        to_phase = Phase.parse(to_phase)
+        with self._lock:
+            current = self.record(name) or MigrationRecord()
+            if expected is not None and current.phase is not expected:
+                raise TransitionConflictError(name, expected.value, current.phase.value)
+            new_rollout = rollout if rollout is not None else current.rollout
+            key = self.flag_key(name)
+            if not _is_rollback(current, to_phase, new_rollout):
+                raise StateError(
+                    f"migration {name!r} takes its phase from the OpenFeature flag {key!r} "
+                    f"({self.location}): to move it from {current.phase.value} to "
+                    f"{to_phase.value}, change that flag (and {self._rollout_keys(name)}) at your "
+                    "feature-flag provider; aurum-otel applies only rollbacks locally",
+                    path=self.location,
+                )
+            change = Transition(name=name, from_phase=current.phase, to_phase=to_phase,
+                                rollout=new_rollout, actor=actor, reason=reason, at=time.time())
+            seen = self._seen.setdefault(name, _Seen(None, change.at))
+            seen.history = [*seen.history, change][-_HISTORY_LIMIT:]
+            baseline = self._evaluate(name)
+            self._overrides[name] = _Override(
+                MigrationRecord(to_phase, new_rollout, change.at, tuple(seen.history)), baseline)
+        persisted = ""
+        if self.override_store is not None:
+            try:
+                self.override_store.transition(name, to_phase, new_rollout, actor=actor,
+                                               reason=OVERRIDE_MARK + reason)
+                persisted = f" and in {self.override_store.location}"
+            except Exception as exc:
+                logger.error("could not keep the override of %r in %s (%s): it holds in this "
+                             "process's memory only", name, self.override_store.location, exc)
+        flag_says = baseline[0].value if baseline else "nothing (the flag is missing)"
+        message = (
+            f"rolled {name!r} back to {to_phase.value} in this process only{persisted}: the "
+            f"OpenFeature flag {key!r} still says {flag_says}. Change the flag at your provider "
+            "too: other processes follow the flag, and this one follows it again as soon as the "
+            "flag's value changes"
+        )
+        logger.warning("%s", message)
+        warnings.warn(message, ProviderOverrideWarning, stacklevel=2)
+        self._notify(name)
+        return change
+
+    # ------------------------------------------------------------------ public helpers
+
+    def flag_key(self, name: str) -> str:
+        """The phase flag's key for migration ``name``."""
+        return self.flag_key_template.format(name=name)
+
+    def record(self, name: str) -> MigrationRecord | None:
+        """The record in force for ``name``: the local override if any, else the flags' values."""
+        with self._lock:
+            self._names.setdefault(name, None)
+        value = self._evaluate(name)
+        with self._lock:
+            now = time.time()
+            seen = self._seen.get(name)
+            if seen is None:
+                seen = self._seen[name] = _Seen(value, now)
+            elif seen.value != value:
+                seen.value, seen.since = value, now
+            override = self._overrides.get(name)
+            if override is not None:
+                if override.baseline is None:
+                    override.baseline = value
+                elif value != override.baseline:
+                    self._drop_override(name, value)
+                    override = None
+            if override is not None:
+                return override.record
+            if value is None:
+                return None
+            return MigrationRecord(value[0], value[1], seen.since, tuple(seen.history))
+
+    def overrides(self) -> dict[str, MigrationRecord]:
+        """The local rollback overrides in force, by migration."""
+        with self._lock:
+            return {name: override.record for name, override in self._overrides.items()}
+
+    def clear_override(self, name: str) -> bool:
+        """Follow the flag again for ``name``; False if there was no override."""
+        with self._lock:
+            if name not in self._overrides:
+                return False
+            self._drop_override(name, self._evaluate(name), reason="cleared by the operator")
+        self._notify(name)
+        return True
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(name)`` when the provider reports that a migration's flags changed."""
+        with self._lock:
+            self._listeners.append(callback)
+            if not self._handler_added:
+                self._client.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED,
+                                         self._on_configuration_changed)
+                self._handler_added = True
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._names)
+
+    # ------------------------------------------------------------------ internals
+
+    def _evaluate(self, name: str) -> _Value | None:
+        """What the provider says for ``name`` now (None: no phase flag); last value on errors."""
+        context = self._context.merge(EvaluationContext(attributes={"migration": name}))
+        key = self.flag_key(name)
+        details = self._client.get_string_details(key, "", context)
+        if details.error_code is ErrorCode.FLAG_NOT_FOUND or (
+            details.error_code is None and details.value == ""
+        ):
+            # No phase flag (or a provider that knows no flags and returned our empty default).
+            self._answered = True
+            return None
+        if details.error_code is not None:
+            self._log_once(name, "provider", "OpenFeature could not evaluate %r (%s: %s); %r keeps "
+                           "its last known phase", key, details.error_code,
+                           details.error_message, name)
+            with self._lock:
+                seen = self._seen.get(name)
+            return seen.value if seen is not None else None
+        self._answered = True
+        try:
+            phase = Phase.parse(details.value, variable=key)
+        except ConfigurationError as exc:
+            self._log_once(name, "phase", "%s; migration %r runs on legacy until the flag is fixed",
+                           exc, name)
+            return Phase.LEGACY, Rollout()
+        defaults = Rollout()
+        rollout = Rollout(
+            percent=self._number(name, self.percent_key_template, defaults.percent, context),
+            compare=self._number(name, self.compare_key_template, defaults.compare, context),
+            fallback=self._boolean(name, self.fallback_key_template, defaults.fallback, context),
+        )
+        return phase, rollout
+
+    def _number(self, name: str, template: str, default: float, context: EvaluationContext) -> float:
+        if not template:
+            return default
+        key = template.format(name=name)
+        details = self._client.get_float_details(key, default, context)
+        if not self._usable(name, key, details):
+            return default
+        value = details.value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            self._log_once(name, key, "OpenFeature flag %r=%r is not a number from 0 to 100; "
+                           "using %s", key, value, default)
+            return default
+        return float(value)
+
+    def _boolean(self, name: str, template: str, default: bool, context: EvaluationContext) -> bool:
+        if not template:
+            return default
+        key = template.format(name=name)
+        details = self._client.get_boolean_details(key, default, context)
+        return bool(details.value) if self._usable(name, key, details) else default
+
+    def _usable(self, name: str, key: str, details: FlagEvaluationDetails[Any]) -> bool:
+        if details.error_code is None:
+            return True
+        if details.error_code is not ErrorCode.FLAG_NOT_FOUND:
+            self._log_once(name, key, "OpenFeature could not evaluate %r (%s: %s); using the "
+                           "default", key, details.error_code, details.error_message)
+        return False
+
+    def _drop_override(self, name: str, value: _Value | None, *,
+                       reason: str | None = None) -> None:
+        # Called with the lock held.
+        self._overrides.pop(name, None)
+        now_says = value[0].value if value else "nothing (the flag is missing)"
+        why = reason or f"the OpenFeature flag {self.flag_key(name)!r} changed (now {now_says})"
+        logger.warning("the local rollback override of %r is dropped: %s; it follows the flag "
+                       "again", name, why)
+        if self.override_store is not None:
+            phase, rollout = value if value is not None else (Phase.LEGACY, Rollout())
+            try:
+                self.override_store.transition(name, phase, rollout, actor="aurum-otel",
+                                               reason=CLEARED_MARK + why)
+            except Exception as exc:
+                logger.error("could not record in %s that the override of %r was dropped (%s); "
+                             "a restart would restore it until the flag changes",
+                             self.override_store.location, name, exc)
+
+    def _load_overrides(self, store: PhaseStore) -> None:
+        snapshot = store.snapshot()
+        if snapshot.problem is not None:
+            logger.error("cannot read the local overrides from %s (%s)", store.location,
+                         snapshot.problem)
+            return
+        for name, record in snapshot.records.items():
+            last = record.history[-1] if record.history else None
+            if last is not None and last.reason.startswith(OVERRIDE_MARK):
+                self._overrides[name] = _Override(record, None)
+                self._names.setdefault(name, None)
+                logger.warning("migration %r keeps the local rollback to %s recorded in %s until "
+                               "its OpenFeature flag changes", name, record.phase.value,
+                               store.location)
+
+    def _rollout_keys(self, name: str) -> str:
+        keys = [t.format(name=name) for t in (self.percent_key_template,
+                                                self.compare_key_template) if t]
+        return " / ".join(repr(k) for k in keys) or "the rollout flags"
+
+    def _on_configuration_changed(self, details: EventDetails) -> None:
+        changed = details.flags_changed
+        if changed is None:
+            names = self.names()
+        else:
+            names = list(dict.fromkeys(
+                found.group("name") for key in changed for pattern in self._key_patterns
+                if (found := pattern.fullmatch(key))))
+        for name in names:
+            self._notify(name)
+
+    def _notify(self, name: str) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            try:
+                callback(name)
+            except Exception:
+                logger.exception("phase source listener %r failed", callback)
+
+    def _log_once(self, name: str, what: str, message: str, *args: Any) -> None:
+        with self._lock:
+            if (name, what) in self._logged:
+                return
+            self._logged.add((name, what))
+        logger.error(message, *args)
+
+    def __repr__(self) -> str:
+        return f"OpenFeaturePhaseSource({self.location!r})"
+
+
+class _FlagRecords(Mapping[str, MigrationRecord]):
+    """The records of one snapshot: evaluated on first lookup of each name, then kept."""
+
+    def __init__(self, source: OpenFeaturePhaseSource) -> None:
+        self._source = source
+        self._cache: dict[str, MigrationRecord | None] = {}
+
+    def _lookup(self, name: str) -> MigrationRecord | None:
+        if name not in self._cache:
+            self._cache[name] = self._source.record(name)
+        return self._cache[name]
+
+    def __getitem__(self, name: str) -> MigrationRecord:
+        record = self._lookup(name)
+        if record is None:
+            raise KeyError(name)
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name in self._source.names() if self._lookup(name) is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"_FlagRecords({dict(self)!r})"
+
+
+def _derive(phase_template: str, given: str | None, what: str) -> str:
+    if given is not None:
+        return given
+    if phase_template.endswith(".phase"):
+        return phase_template[: -len("phase")] + what
+    return f"{phase_template}.{what}"
+
+
+def _key_patterns(templates: list[str]) -> list[re.Pattern[str]]:
+    patterns = []
+    for template in templates:
+        head, _, tail = template.partition("{name}")
+        patterns.append(re.compile(f"{re.escape(head)}(?P<name>.+?){re.escape(tail)}"))
+    return patterns
+
+
+def _is_rollback(current: MigrationRecord, to_phase: Phase, rollout: Rollout) -> bool:
+    """Whether going from ``current`` to ``to_phase``/``rollout`` serves simplified no more."""
+    if to_phase.rank != current.phase.rank:
+        return to_phase.rank < current.phase.rank
+    if to_phase is Phase.HYBRID:
+        return rollout.percent <= current.rollout.percent
+    return True  # same phase, legacy or simplified: nothing is served more by simplified
