@@ -48,10 +48,8 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "AurumSettings",
-    "get_trino_client",
-    "load_settings",
     "AurumOtelError",
+    "AurumSettings",
     "BaseHooks",
     "Comparison",
     "ComparisonResult",
@@ -87,6 +85,8 @@ __all__ = [
     "get_db_migration_status",
     "get_migration_metrics",
     "get_registry",
+    "get_trino_client",
+    "load_settings",
     "log_migration_status",
     "migrate_client",
     "migrated",

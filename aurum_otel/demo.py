@@ -219,8 +219,8 @@ def _drive(controllers: dict[str, Controller], switch: FaultSwitch, fault: bool,
 
 def _show(name: str, tick: Tick, elapsed: float, console: Console) -> None:
     if tick.action == "advanced" and tick.transition is not None:
-        console.print(f"{elapsed:5.1f}s [green]{name}[/] advanced to {tick.message.removeprefix('advanced to ')}",
-                      highlight=False)
+        step = tick.message.removeprefix("advanced to ")
+        console.print(f"{elapsed:5.1f}s [green]{name}[/] advanced to {step}", highlight=False)
     elif tick.action == "rolled_back":
         console.print(f"{elapsed:5.1f}s [bold red]{name} rolled back to legacy[/]: {tick.message}",
                       highlight=False)

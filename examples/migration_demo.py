@@ -26,7 +26,6 @@ from aurum_otel import (
     advance_db_migration_phase,
     advance_migration_phase,
     get_db_migration_status,
-    get_migration_metrics,
     get_registry,
     log_migration_status,
     rollback_db_migration_phase,

@@ -51,7 +51,8 @@ def recording_rules(names: _Names) -> list[dict[str, str]]:
     return [
         {"record": names.calls, "expr": f"sum by ({by}) (increase({semconv.PROM_CALLS}[{w}]))"},
         {"record": names.errors,
-         "expr": f'sum by ({by}) (increase({semconv.PROM_CALLS}{{{semconv.PROM_LABEL_OUTCOME}="error"}}[{w}]))'},
+         "expr": f"sum by ({by}) (increase({semconv.PROM_CALLS}"
+                 f'{{{semconv.PROM_LABEL_OUTCOME}="error"}}[{w}]))'},
         {"record": names.error_ratio,
          "expr": f"{names.errors} / {names.calls}"},
         {"record": names.p95,

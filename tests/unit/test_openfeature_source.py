@@ -15,12 +15,12 @@ import pytest
 
 pytest.importorskip("openfeature.contrib.provider.flagd")
 
-from openfeature import api  # noqa: E402
-from openfeature.client import OpenFeatureClient  # noqa: E402
-from openfeature.contrib.provider.flagd import FlagdProvider  # noqa: E402
-from openfeature.contrib.provider.flagd.config import ResolverType  # noqa: E402
+from openfeature import api
+from openfeature.client import OpenFeatureClient
+from openfeature.contrib.provider.flagd import FlagdProvider
+from openfeature.contrib.provider.flagd.config import ResolverType
 
-from aurum_otel import (  # noqa: E402
+from aurum_otel import (
     FileStore,
     Phase,
     PhaseStore,
@@ -30,7 +30,7 @@ from aurum_otel import (  # noqa: E402
     migrated,
     testing,
 )
-from aurum_otel.openfeature_source import (  # noqa: E402
+from aurum_otel.openfeature_source import (
     OVERRIDE_MARK,
     OpenFeaturePhaseSource,
     ProviderOverrideWarning,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import multiprocessing
@@ -122,7 +123,7 @@ def test_eight_processes_two_hundred_operations_each(tmp_path: Path) -> None:
     assert len(history) == 1600
     assert sorted(t.reason for t in history) == sorted(
         f"{w}:{i}" for w in range(8) for i in range(200))
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         assert before.to_phase is after.from_phase  # one serial chain, nothing interleaved
     assert (record.phase, record.rollout) == (history[-1].to_phase, history[-1].rollout)
 
