@@ -285,9 +285,7 @@ class ShadowRun:
     ) -> None:
         router = self.router
         instruments = router.instruments
-        instruments.comparisons.add(
-            1, instruments.comparison_attributes(router.name, self.decision.phase, result)
-        )
+        instruments.record_comparison(router.name, self.decision.phase, result)
         trace_id = None
         if self._parent is not None:
             trace_id = format(self._parent.get_span_context().trace_id, "032x")

@@ -1,7 +1,8 @@
 """``~/.aurum/migration_metrics.json``: the migration guide's metrics file, kept from real counts.
 
-A metric exporter with delta temporality merges each export into the file under an inter-process
-lock and rewrites it atomically, so several processes add up and none loses another's counts. The
+A background writer merges what this process counted since its last flush into the file under an
+inter-process lock and rewrites it atomically, so several processes add up and none loses another's
+counts. The
 guide's fields (``legacy_calls``, ``simplified_calls``, ``errors``, ``performance_ms``,
 ``migration_phase``) are kept per ``<name>_migration`` section, beside fuller figures (errors and
 duration histogram per implementation, comparisons) that the ``file`` health source reads.
@@ -9,23 +10,16 @@ duration histogram per implementation, comparisons) that the ``file`` health sou
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.metrics import Counter, Histogram
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
-    PeriodicExportingMetricReader,
-)
-
-from aurum_otel import semconv
 from aurum_otel._files import locked, move_aside, read_json, write_json_atomic
+from aurum_otel.aggregate import BOUNDS, Aggregator, CallKey, CallTotals, ComparisonKey
 from aurum_otel.errors import CorruptStateError, StateError
 from aurum_otel.health.stats import SideStats, WindowStats
 
@@ -60,83 +54,110 @@ def empty_section(phase: str = "legacy") -> dict[str, Any]:
     }
 
 
-class MetricsFileExporter(MetricExporter):
-    """Merges aurum-otel's metric deltas into the metrics file."""
+class MetricsFileWriter:
+    """Merges the in-process aggregator's deltas into the metrics file every ``interval`` s.
 
-    def __init__(self, path: Path | None = None, *, phase_of: Any = None) -> None:
-        super().__init__(preferred_temporality={
-            Counter: AggregationTemporality.DELTA,
-            Histogram: AggregationTemporality.DELTA,
-        })
+    A daemon thread does the writing, off the call path; :meth:`stop` (called by
+    ``TelemetryHandle.shutdown()`` and at interpreter exit) flushes what is left.
+    """
+
+    def __init__(self, path: Path | None = None, *, aggregator: Aggregator | None = None,
+                 interval: float = 5.0) -> None:
         self._path = path
-        self._phase_of = phase_of
+        self._aggregator = aggregator
+        self.interval = interval
+        self._flushed_calls: dict[CallKey, CallTotals] = {}
+        self._flushed_comparisons: dict[ComparisonKey, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def path(self) -> Path:
         return self._path or default_path()
 
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
-               **kwargs: Any) -> MetricExportResult:
-        deltas = _deltas(metrics_data)
-        try:
-            merge(self.path, deltas, self._phases(deltas))
-        except StateError as exc:
-            logger.error("cannot update the metrics file: %s", exc)
-            return MetricExportResult.FAILURE
-        return MetricExportResult.SUCCESS
-
-    def _phases(self, deltas: dict[str, dict[str, Any]]) -> dict[str, str]:
+    @property
+    def aggregator(self) -> Aggregator:
+        if self._aggregator is not None:
+            return self._aggregator
         from aurum_otel.registry import get_registry
 
-        registry = get_registry()
-        return {name: registry.migration(name).resolved().state.phase.value
-                for name in {*deltas, *registry.names()}}
+        return get_registry().instruments().aggregator
 
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
+    def start(self) -> MetricsFileWriter:
+        self._thread = threading.Thread(target=self._run, name="aurum-metrics-file", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+        return self
 
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.flush()
+        atexit.unregister(self.stop)
+
+    def flush(self) -> bool:
+        """Write what was counted since the last flush; ``False`` when the file is unwritable."""
+        with self._lock:
+            calls = self.aggregator.calls()
+            comparisons = self.aggregator.comparisons()
+            deltas = _deltas(calls, self._flushed_calls, comparisons, self._flushed_comparisons)
+            try:
+                merge(self.path, deltas, _phases(deltas))
+            except StateError as exc:
+                logger.error("cannot update the metrics file: %s", exc)
+                return False
+            self._flushed_calls, self._flushed_comparisons = calls, comparisons
+            return True
 
 
-def metrics_file_reader(path: Path | None = None, interval_millis: int = 5_000) -> Any:
-    """A periodic reader that keeps the metrics file (flushed again at shutdown)."""
-    return PeriodicExportingMetricReader(MetricsFileExporter(path),
-                                         export_interval_millis=interval_millis)
+def _phases(deltas: dict[str, dict[str, Any]]) -> dict[str, str]:
+    from aurum_otel.registry import get_registry
+
+    registry = get_registry()
+    return {name: registry.migration(name).resolved().state.phase.value
+            for name in {*deltas, *registry.names()}}
 
 
-def _deltas(data: MetricsData) -> dict[str, dict[str, Any]]:
+def metrics_file_reader(path: Path | None = None, interval: float = 5.0) -> MetricsFileWriter:
+    """Start keeping the metrics file (flushed again at shutdown and at exit)."""
+    return MetricsFileWriter(path, interval=interval).start()
+
+
+def _deltas(
+    calls: dict[CallKey, CallTotals], flushed: dict[CallKey, CallTotals],
+    comparisons: dict[ComparisonKey, int], flushed_comparisons: dict[ComparisonKey, int],
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "calls": defaultdict(float), "hist": {}, "comparisons": defaultdict(float),
     })
-    for resource_metrics in data.resource_metrics:
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                for point in metric.data.data_points:
-                    a = point.attributes or {}
-                    name = str(a.get(semconv.ATTR_NAME))
-                    if metric.name == semconv.METRIC_CALLS:
-                        key = (str(a.get(semconv.ATTR_IMPLEMENTATION)), str(a.get(semconv.ATTR_ROLE)),
-                               str(a.get(semconv.ATTR_OUTCOME)))
-                        out[name]["calls"][key] += point.value  # type: ignore[union-attr]
-                    elif metric.name == semconv.METRIC_DURATION:
-                        impl = str(a.get(semconv.ATTR_IMPLEMENTATION))
-                        role = str(a.get(semconv.ATTR_ROLE))
-                        slot = out[name]["hist"].setdefault(impl, {
-                            "bounds": list(point.explicit_bounds),  # type: ignore[union-attr]
-                            "counts": [0] * len(point.bucket_counts),  # type: ignore[union-attr]
-                            "sum": 0.0, "count": 0, "min": None, "max": None,
-                            "authoritative_sum": 0.0, "authoritative_count": 0,
-                        })
-                        for i, count in enumerate(point.bucket_counts):  # type: ignore[union-attr]
-                            slot["counts"][i] += count
-                        slot["sum"] += point.sum  # type: ignore[union-attr]
-                        slot["count"] += point.count  # type: ignore[union-attr]
-                        if role == "authoritative":
-                            slot["authoritative_sum"] += point.sum  # type: ignore[union-attr]
-                            slot["authoritative_count"] += point.count  # type: ignore[union-attr]
-                    elif metric.name == semconv.METRIC_COMPARISONS:
-                        out[name]["comparisons"][str(a.get(semconv.ATTR_COMPARISON))] += point.value  # type: ignore[union-attr]
+    bounds = list(BOUNDS)
+    for key, totals in calls.items():
+        before = flushed.get(key)
+        count = totals.count - (before.count if before else 0)
+        if count <= 0:
+            continue
+        name, _phase, impl, role, outcome = key
+        seconds = totals.seconds - (before.seconds if before else 0.0)
+        buckets = [a - (before.buckets[i] if before else 0) for i, a in enumerate(totals.buckets)]
+        out[name]["calls"][(impl.value, role.value, outcome.value)] += count
+        slot = out[name]["hist"].setdefault(impl.value, {
+            "bounds": bounds, "counts": [0] * len(buckets), "sum": 0.0, "count": 0,
+            "authoritative_sum": 0.0, "authoritative_count": 0,
+        })
+        slot["counts"] = [a + b for a, b in zip(slot["counts"], buckets, strict=True)]
+        slot["sum"] += seconds
+        slot["count"] += count
+        if role.value == "authoritative":
+            slot["authoritative_sum"] += seconds
+            slot["authoritative_count"] += count
+    for ckey, value in comparisons.items():
+        count = value - flushed_comparisons.get(ckey, 0)
+        if count > 0:
+            out[ckey[0]]["comparisons"][ckey[2].value] += count
     return out
 
 

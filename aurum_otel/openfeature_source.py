@@ -36,7 +36,9 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from openfeature import api
 from openfeature.client import OpenFeatureClient
@@ -48,7 +50,7 @@ from openfeature.provider import ProviderStatus
 
 from aurum_otel.errors import ConfigurationError, StateError, TransitionConflictError
 from aurum_otel.phase import Phase, Rollout
-from aurum_otel.store import MigrationRecord, PhaseStore, Snapshot, Transition
+from aurum_otel.store import FileStore, MigrationRecord, PhaseStore, Snapshot, Transition
 
 logger = logging.getLogger("aurum_otel.store")
 
@@ -58,6 +60,8 @@ DEFAULT_FLAG_KEY_TEMPLATE = "aurum.migration.{name}.phase"
 OVERRIDE_MARK = "[openfeature override] "
 """Prefix of the reason of every override written to ``override_store`` (and how they are found)."""
 CLEARED_MARK = "[openfeature override cleared] "
+OVERRIDES_FILE = "openfeature_overrides.json"
+URL_FORM = "openfeature: or openfeature://DOMAIN, optionally ?flag_key_template=aurum.migration.{name}.phase"
 _HISTORY_LIMIT = 1_000
 
 
@@ -132,6 +136,28 @@ class OpenFeaturePhaseSource:
                          self.fallback_key_template) if t])
         if override_store is not None:
             self._load_overrides(override_store)
+
+    @classmethod
+    def from_url(cls, url: str, state_dir: Path | str | None = None) -> OpenFeaturePhaseSource:
+        """The source ``AURUM_STATE_URL=openfeature:[//DOMAIN][?flag_key_template=...]`` names.
+
+        Flags are evaluated with ``openfeature.api.get_client(DOMAIN)`` (the default provider
+        without a domain): the application sets its provider with ``openfeature.api.set_provider``.
+        With ``state_dir``, local rollback overrides are also kept in
+        ``<state_dir>/openfeature_overrides.json``.
+        """
+        parts = urlsplit(url)
+        if parts.scheme != "openfeature":
+            raise ConfigurationError("AURUM_STATE_URL", url, URL_FORM)
+        query = dict(parse_qsl(parts.query))
+        unknown = set(query) - {"flag_key_template"}
+        if unknown or parts.path not in ("", "/"):
+            raise ConfigurationError("AURUM_STATE_URL", url, URL_FORM)
+        override_store = (FileStore(Path(state_dir) / OVERRIDES_FILE) if state_dir is not None
+                          else None)
+        return cls(api.get_client(parts.netloc or None),
+                   query.get("flag_key_template", DEFAULT_FLAG_KEY_TEMPLATE),
+                   override_store=override_store)
 
     # ------------------------------------------------------------------ PhaseStore
 

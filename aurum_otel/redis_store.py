@@ -294,12 +294,15 @@ class RedisStore:
         if expected is not None and actual != expected.value:
             raise TransitionConflictError(name, expected.value, actual)
         try:
-            current = _record(raw, ()) if raw else MigrationRecord()
             version = int(raw.get("version", "0"))
-        except (CorruptStateError, ValueError) as exc:
+        except ValueError:
+            version = 0
+        try:
+            current = _record(raw, ()) if raw else MigrationRecord()
+        except CorruptStateError as exc:
             logger.warning("phase store %s: the record of %r was corrupt (%s); overwriting it",
                            self._location, name, exc)
-            current, version = MigrationRecord(), 0
+            current = MigrationRecord()
         change = Transition(
             name=name,
             from_phase=current.phase,
@@ -394,6 +397,10 @@ class RedisStore:
                         continue
                     if name in self._records or name in self._corrupt:
                         changed.append(name)
+                        logger.warning(
+                            "phase store %s no longer holds migration %r (deleted, or Redis "
+                            "restarted without its data): it runs on the default phase until the "
+                            "next transition", self._location, name)
                     self._records.pop(name, None)
                     self._corrupt.pop(name, None)
                     self._versions.pop(name, None)

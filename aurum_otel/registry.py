@@ -20,7 +20,7 @@ from aurum_otel.flags import FlagReader, GlobalFlags, MigrationFlags
 from aurum_otel.phase import Phase, PhaseState, Rollout
 from aurum_otel.shadow import ShadowExecutor
 from aurum_otel.store import PhaseStore, store_from_url
-from aurum_otel.telemetry import Instruments
+from aurum_otel.telemetry import Instruments, instruments_for
 
 if TYPE_CHECKING:
     from aurum_otel.health.inprocess import HealthReader
@@ -134,7 +134,6 @@ class Registry:
         )
         self.health_reader = health_reader
         self._migrations: dict[str, MigrationRuntime] = {}
-        self._instruments: dict[tuple[int, int], Instruments] = {}
         self._shadows: ShadowExecutor | None = None
 
     @property
@@ -159,17 +158,8 @@ class Registry:
             return sorted(self._migrations)
 
     def instruments(self, tracer_provider: Any = None, meter_provider: Any = None) -> Instruments:
-        tracer_provider = tracer_provider or self.tracer_provider
-        meter_provider = meter_provider or self.meter_provider
-        key = (id(tracer_provider), id(meter_provider))
-        found = self._instruments.get(key)
-        if found is None:
-            with self._lock:
-                found = self._instruments.get(key)
-                if found is None:
-                    found = Instruments(tracer_provider, meter_provider)
-                    self._instruments[key] = found
-        return found
+        return instruments_for(tracer_provider or self.tracer_provider,
+                               meter_provider or self.meter_provider)
 
     @property
     def shadows(self) -> ShadowExecutor:

@@ -42,13 +42,16 @@ EVENT_TRANSITION: Final = "aurum.migration.transition"
 
 # Metrics (OTel name -> Prometheus name after the collector's translation)
 METRIC_CALLS: Final = "aurum.migration.calls"  # aurum_migration_calls_total
-METRIC_DURATION: Final = "aurum.migration.duration"  # aurum_migration_duration_seconds_*
+# Latency is derived from the spans by the collector's span_metrics connector (see README):
+# traces_span_metrics_duration_seconds_* with the aurum_migration_* dimensions. In process, the
+# aggregator keeps the same buckets for health. (The name below labels that derived histogram.)
+METRIC_DURATION: Final = "aurum.migration.duration"
 METRIC_COMPARISONS: Final = "aurum.migration.comparisons"  # aurum_migration_comparisons_total
 METRIC_TRANSITIONS: Final = "aurum.migration.transitions"  # aurum_migration_transitions_total
 
 # Prometheus names, for the PromQL health source and generated rules
 PROM_CALLS: Final = "aurum_migration_calls_total"
-PROM_DURATION_BUCKET: Final = "aurum_migration_duration_seconds_bucket"
+PROM_DURATION_BUCKET: Final = "traces_span_metrics_duration_seconds_bucket"
 PROM_COMPARISONS: Final = "aurum_migration_comparisons_total"
 PROM_TRANSITIONS: Final = "aurum_migration_transitions_total"
 PROM_LABEL_NAME: Final = "aurum_migration_name"

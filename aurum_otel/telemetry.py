@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import TracerProvider
 
 from aurum_otel import semconv
+from aurum_otel.aggregate import Aggregator
 from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 
 VERSION = "0.1.0"
@@ -20,32 +23,35 @@ Attributes = Mapping[str, str]
 
 
 class Instruments:
-    """The tracer, the four metric instruments and cached attribute sets for one provider pair."""
+    """The tracer, the metric instruments and cached attribute sets for one provider pair.
+
+    Call and comparison counts go to a lock-free per-thread :class:`Aggregator`; OpenTelemetry
+    reads them through observable counters at collection time, so a routed call never takes
+    the SDK's per-instrument locks. Latency histograms come from the spans (the collector's
+    ``span_metrics`` connector) and, in process, from the aggregator's buckets.
+    """
 
     def __init__(
         self,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
+        self.aggregator = Aggregator()
         self.tracer = trace.get_tracer(
             semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
         )
         meter = metrics.get_meter(
             semconv.INSTRUMENTATION_SCOPE, VERSION, meter_provider=meter_provider
         )
-        self.calls = meter.create_counter(
+        self.calls = meter.create_observable_counter(
             semconv.METRIC_CALLS,
+            callbacks=[self._observe_calls],
             unit="{call}",
             description="Calls routed by aurum-otel, per implementation, role and outcome.",
         )
-        self.duration = meter.create_histogram(
-            semconv.METRIC_DURATION,
-            unit="s",
-            description="Duration of each implementation's run on a routed call.",
-            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
-        )
-        self.comparisons = meter.create_counter(
+        self.comparisons = meter.create_observable_counter(
             semconv.METRIC_COMPARISONS,
+            callbacks=[self._observe_comparisons],
             unit="{comparison}",
             description="Shadow comparisons, by result.",
         )
@@ -59,6 +65,22 @@ class Instruments:
         self._call_attrs: dict[tuple[str, Phase, Implementation, Role, Outcome], Attributes] = {}
         self._comparison_attrs: dict[tuple[str, Phase, Comparison], Attributes] = {}
 
+    def with_tracer(self, tracer_provider: TracerProvider | None) -> Instruments:
+        """The same meters and aggregator, tracing to another provider."""
+        clone = copy.copy(self)
+        clone.tracer = trace.get_tracer(
+            semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
+        )
+        return clone
+
+    def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
+        for key, totals in self.aggregator.calls().items():
+            yield Observation(totals.count, self.call_attributes(*key))
+
+    def _observe_comparisons(self, options: CallbackOptions) -> Iterable[Observation]:
+        for key, count in self.aggregator.comparisons().items():
+            yield Observation(count, self.comparison_attributes(*key))
+
     def span_attributes(self, name: str, phase: Phase, implementation: Implementation) -> Attributes:
         key = (name, phase, implementation)
         attrs = self._span_attrs.get(key)
@@ -67,6 +89,7 @@ class Instruments:
                 semconv.ATTR_NAME: name,
                 semconv.ATTR_PHASE: phase.value,
                 semconv.ATTR_IMPLEMENTATION: implementation.value,
+                semconv.ATTR_ROLE: Role.AUTHORITATIVE.value,
             }
             with self._lock:
                 self._span_attrs[key] = attrs
@@ -111,9 +134,43 @@ class Instruments:
         outcome: Outcome,
         seconds: float,
     ) -> None:
-        attrs = self.call_attributes(name, phase, implementation, role, outcome)
-        self.calls.add(1, attrs)
-        self.duration.record(seconds, attrs)
+        self.aggregator.record_call((name, phase, implementation, role, outcome), seconds)
+
+    def record_comparison(self, name: str, phase: Phase, result: Comparison) -> None:
+        self.aggregator.record_comparison((name, phase, result))
+
+
+_instruments_lock = threading.Lock()
+_instruments: weakref.WeakKeyDictionary[Any, dict[Any, Instruments]] = weakref.WeakKeyDictionary()
+
+
+def instruments_for(tracer_provider: Any = None, meter_provider: Any = None) -> Instruments:
+    """The one :class:`Instruments` of a provider pair (``None``: the global providers).
+
+    One per meter provider for the life of the provider: its observable counters are registered
+    once and keep reading the same cumulative aggregator.
+    """
+    # ``None`` is its own key (the global providers, through OpenTelemetry's proxies), so code
+    # that ran before setup_telemetry() and code after it share one aggregator.
+    meter_key = meter_provider if meter_provider is not None else _GLOBAL
+    tracer_key = tracer_provider if tracer_provider is not None else _GLOBAL
+    with _instruments_lock:
+        per_tracer = _instruments.setdefault(meter_key, {})
+        found = per_tracer.get(tracer_key)
+        if found is None:
+            shared = next(iter(per_tracer.values()), None)
+            found = Instruments(tracer_provider, meter_provider) if shared is None else (
+                shared.with_tracer(tracer_provider)
+            )
+            per_tracer[tracer_key] = found
+    return found
+
+
+class _Global:
+    """The key of the global providers (weak-referenceable, never collected)."""
+
+
+_GLOBAL = _Global()
 
 
 def feature_flag_event(name: str, phase: Phase) -> dict[str, str]:
@@ -133,12 +190,17 @@ class TelemetryHandle:
     meter_provider: Any
     readers: Sequence[Any] = field(default_factory=tuple)
     health_reader: Any = None
+    metrics_file: Any = None
 
     def force_flush(self, timeout_millis: int = 5_000) -> None:
         self.tracer_provider.force_flush(timeout_millis)
         self.meter_provider.force_flush(timeout_millis)
+        if self.metrics_file is not None:
+            self.metrics_file.flush()
 
     def shutdown(self) -> None:
+        if self.metrics_file is not None:
+            self.metrics_file.stop()
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
 
@@ -220,24 +282,27 @@ def setup_telemetry(
     if metric_exporter is not None:
         readers.insert(0, PeriodicExportingMetricReader(metric_exporter,
                                                         export_interval_millis=interval))
+    meter_provider = SdkMeterProvider(resource=resource, metric_readers=readers)
     health_reader = None
     if health:
         from aurum_otel.health.inprocess import HealthReader
         from aurum_otel.registry import get_registry
 
-        health_reader = HealthReader()
-        readers.append(health_reader)
+        health_reader = HealthReader(
+            None if set_global else instruments_for(tracer_provider, meter_provider).aggregator)
         if set_global:
             get_registry().health_reader = health_reader
+    writer = None
     if metrics_file:
-        from aurum_otel.metrics_file import metrics_file_reader
+        from aurum_otel.metrics_file import MetricsFileWriter
 
-        readers.append(metrics_file_reader(metrics_file_path))
-    meter_provider = SdkMeterProvider(resource=resource, metric_readers=readers)
+        aggregator = None if set_global else instruments_for(tracer_provider, meter_provider).aggregator
+        writer = MetricsFileWriter(metrics_file_path, aggregator=aggregator,
+                                   interval=min(interval / 1000, 5.0)).start()
     if set_global:
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
-    return TelemetryHandle(tracer_provider, meter_provider, tuple(readers), health_reader)
+    return TelemetryHandle(tracer_provider, meter_provider, tuple(readers), health_reader, writer)
 
 
 def _insecure(endpoint: str | None) -> bool | None:

@@ -29,6 +29,7 @@ from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.registry import Registry, configure, get_registry
 from aurum_otel.registry import reset as _reset_registry
 from aurum_otel.store import FileStore, PhaseStore
+from aurum_otel.telemetry import instruments_for
 
 
 def reset() -> None:
@@ -52,8 +53,10 @@ class CapturedTelemetry:
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
-        self.health = HealthReader(clock=clock) if clock is not None else HealthReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader, self.health])
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        aggregator = instruments_for(self.tracer_provider, self.meter_provider).aggregator
+        self.health = (HealthReader(aggregator, clock=clock) if clock is not None
+                       else HealthReader(aggregator))
         if store is None and state_dir is not None:
             store = FileStore.in_dir(state_dir)
         options: dict[str, Any] = {
@@ -107,6 +110,17 @@ class CapturedTelemetry:
                     if item.name == metric:
                         found.extend((dict(p.attributes or {}), p) for p in item.data.data_points)
         return found
+
+    def durations(self, **match: str) -> int:
+        """How many runs were timed (the in-process duration buckets), filtered like counts."""
+        wanted = {_long(key): value for key, value in match.items()}
+        registry = self.registry or get_registry()
+        total = 0
+        for key, figures in registry.instruments().aggregator.calls().items():
+            attrs = registry.instruments().call_attributes(*key)
+            if all(attrs.get(k) == v for k, v in wanted.items()):
+                total += sum(figures.buckets)
+        return total
 
     def counts(self, metric: str, **match: str) -> float:
         """The sum of ``metric``'s counter points whose attributes include ``match``.

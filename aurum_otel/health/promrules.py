@@ -57,13 +57,20 @@ def recording_rules(names: _Names) -> list[dict[str, str]]:
          "expr": f"{names.errors} / {names.calls}"},
         {"record": names.p95,
          "expr": f"histogram_quantile(0.95, sum by (le, {by}) "
-                 f"(increase({semconv.PROM_DURATION_BUCKET}[{w}])))"},
+                 f'(increase({semconv.PROM_DURATION_BUCKET}{{{IMPL}!=""}}[{w}])))'},
         {"record": names.compared,
          "expr": f"sum by ({NAME}) (increase({semconv.PROM_COMPARISONS}{{{completed}}}[{w}]))"},
         {"record": names.mismatch_ratio,
          "expr": f"sum by ({NAME}) (increase({semconv.PROM_COMPARISONS}"
                  f'{{{semconv.PROM_LABEL_COMPARISON}="mismatch"}}[{w}])) / {names.compared}'},
     ]
+
+
+# Arithmetic between a simplified and a legacy series. One-to-one matching with ignoring() drops
+# the ignored label from the result, after which `and <simplified series>` (which has it) matches
+# nothing and the alert can never fire; group_left keeps the left (simplified) side's labels.
+# Set operators (`and ignoring(...)`) keep the left side's labels and take no group modifier.
+_VS_LEGACY = f"ignoring({IMPL}) group_left()"
 
 
 def _side(metric: str, impl: str) -> str:
@@ -81,8 +88,8 @@ def _leaf(rule: Rule, names: _Names) -> tuple[str, str, str]:
         absolute = (f"(({s_ratio} - {rule.max_rate:g}) > {z} * sqrt({s_var}))"
                     f" and {s_calls} >= {rule.min_samples}")
         relative = (
-            f"(({s_ratio} - ignoring({IMPL}) ({l_ratio} + {rule.max_increase:g}))"
-            f" > ignoring({IMPL}) ({z} * sqrt({s_var} + ignoring({IMPL}) {l_var})))"
+            f"(({s_ratio} - {_VS_LEGACY} ({l_ratio} + {rule.max_increase:g}))"
+            f" > ({z} * sqrt({s_var} + {_VS_LEGACY} {l_var})))"
             f" and {s_calls} >= {rule.min_samples}"
             f" and ignoring({IMPL}) {l_calls} >= {rule.min_samples}"
             f" and ignoring({IMPL}) ({l_ratio} + {rule.max_increase:g}) < {rule.max_rate:g}"
@@ -94,8 +101,8 @@ def _leaf(rule: Rule, names: _Names) -> tuple[str, str, str]:
         if rule.quantile != 0.95:
             raise ValueError("generated rules record p95; set latency quantile to 0.95")
         s_p95, l_p95 = _side(names.p95, "simplified"), _side(names.p95, "legacy")
-        expr = (f"({s_p95} / ignoring({IMPL}) {l_p95} > {rule.max_ratio:g})"
-                f" and ({s_p95} - ignoring({IMPL}) {l_p95} > {rule.min_increase:g})"
+        expr = (f"({s_p95} / {_VS_LEGACY} {l_p95} > {rule.max_ratio:g})"
+                f" and ({s_p95} - {_VS_LEGACY} {l_p95} > {rule.min_increase:g})"
                 f" and {_side(names.calls, 'simplified')} >= {rule.min_samples}"
                 f" and ignoring({IMPL}) {_side(names.calls, 'legacy')} >= {rule.min_samples}")
         return ("AurumMigrationLatency", expr,

@@ -8,18 +8,17 @@ from pathlib import Path
 import pytest
 
 from aurum_otel import FileStore, Phase, Rollout, migrated
-from aurum_otel.metrics_file import MetricsFileExporter, merge, read_metrics_file
+from aurum_otel.metrics_file import MetricsFileWriter, merge, read_metrics_file
 from aurum_otel.registry import configure
 
 
 def _worker(state_dir: str, worker: int, calls: int) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
     path = Path(state_dir) / "migration_metrics.json"
-    reader = PeriodicExportingMetricReader(MetricsFileExporter(path), export_interval_millis=50)
-    provider = MeterProvider(metric_readers=[reader])
+    provider = MeterProvider()
     configure(store=FileStore.in_dir(state_dir), meter_provider=provider)
+    writer = MetricsFileWriter(path, interval=0.05).start()
 
     @migrated("settings")
     def load(i: int) -> int:
@@ -36,7 +35,7 @@ def _worker(state_dir: str, worker: int, calls: int) -> None:
             load(i)
         except ValueError:
             pass
-    provider.shutdown()
+    writer.stop()
 
 
 def test_counts_from_several_processes_add_up(tmp_path: Path) -> None:

