@@ -23,7 +23,6 @@ from aurum_otel.compare import ComparisonResult, as_result
 from aurum_otel.hooks import MismatchReport, call_hook
 from aurum_otel.phase import Comparison, Implementation, Outcome, PhaseState, Role
 from aurum_otel.router import Decision
-from aurum_otel.telemetry import feature_flag_event
 
 if TYPE_CHECKING:
     from aurum_otel.migrated import Router
@@ -83,12 +82,10 @@ class Invocation:
             span = instruments.tracer.start_span(
                 router.span_name,
                 attributes=instruments.span_attributes(router.name, decision.phase,
-                                                       self.implementation),
+                                                       self.implementation, self.state.source),
             )
             if span.is_recording():
-                span.add_event(semconv.EVENT_FEATURE_FLAG,
-                               feature_flag_event(router.name, decision.phase))
-                span.set_attribute(semconv.ATTR_PHASE_SOURCE, self.state.source)
+                instruments.add_feature_flag_event(span, router.name, decision.phase)
                 if self.state.problem:
                     span.set_attribute(semconv.ATTR_CONFIG_ERROR, self.state.problem)
             self._span = span

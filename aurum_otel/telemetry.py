@@ -61,7 +61,8 @@ class Instruments:
             description="Phase transitions, by from, to and reason.",
         )
         self._lock = threading.Lock()
-        self._span_attrs: dict[tuple[str, Phase, Implementation], Attributes] = {}
+        self._span_attrs: dict[tuple[str, Phase, Implementation, str | None], Attributes] = {}
+        self._event_attrs: dict[tuple[str, Phase], Any] = {}
         self._call_attrs: dict[tuple[str, Phase, Implementation, Role, Outcome], Attributes] = {}
         self._comparison_attrs: dict[tuple[str, Phase, Comparison], Attributes] = {}
 
@@ -81,8 +82,9 @@ class Instruments:
         for key, count in self.aggregator.comparisons().items():
             yield Observation(count, self.comparison_attributes(*key))
 
-    def span_attributes(self, name: str, phase: Phase, implementation: Implementation) -> Attributes:
-        key = (name, phase, implementation)
+    def span_attributes(self, name: str, phase: Phase, implementation: Implementation,
+                        source: str | None = None) -> Attributes:
+        key = (name, phase, implementation, source)
         attrs = self._span_attrs.get(key)
         if attrs is None:
             attrs = {
@@ -91,9 +93,29 @@ class Instruments:
                 semconv.ATTR_IMPLEMENTATION: implementation.value,
                 semconv.ATTR_ROLE: Role.AUTHORITATIVE.value,
             }
+            if source is not None:
+                attrs[semconv.ATTR_PHASE_SOURCE] = source
             with self._lock:
                 self._span_attrs[key] = attrs
         return attrs
+
+    def add_feature_flag_event(self, span: Any, name: str, phase: Phase) -> None:
+        """Add the ``feature_flag.evaluation`` event (OTel feature-flag conventions).
+
+        On the SDK's spans the event's attributes are validated once per (name, phase) and
+        shared, instead of on every call; other spans get a plain ``add_event``.
+        """
+        key = (name, phase)
+        attributes = self._event_attrs.get(key)
+        if attributes is None:
+            attributes = _frozen_attributes(feature_flag_event(name, phase))
+            with self._lock:
+                self._event_attrs[key] = attributes
+        add = getattr(span, "_add_event", None)
+        if add is not None and _SdkEvent is not None:
+            add(_SdkEvent(semconv.EVENT_FEATURE_FLAG, attributes))
+        else:
+            span.add_event(semconv.EVENT_FEATURE_FLAG, feature_flag_event(name, phase))
 
     def call_attributes(
         self, name: str, phase: Phase, implementation: Implementation, role: Role, outcome: Outcome
@@ -138,6 +160,19 @@ class Instruments:
 
     def record_comparison(self, name: str, phase: Phase, result: Comparison) -> None:
         self.aggregator.record_comparison((name, phase, result))
+
+
+try:  # the SDK's event type, to add a pre-validated event (see add_feature_flag_event)
+    from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
+    from opentelemetry.sdk.trace import Event as _SdkEvent
+except ImportError:  # the API alone: plain add_event
+    _SdkEvent = None  # type: ignore[assignment, misc]
+
+
+def _frozen_attributes(attributes: Mapping[str, str]) -> Any:
+    if _SdkEvent is None:
+        return attributes
+    return _BoundedAttributes(attributes=attributes, immutable=True)
 
 
 _instruments_lock = threading.Lock()

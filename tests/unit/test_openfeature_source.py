@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,9 @@ from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ProviderNotReadyError
+from openfeature.provider.no_op_provider import NoOpProvider
 
 from aurum_otel import (
     ConfigurationError,
@@ -92,6 +96,15 @@ def client(flags: Flags) -> Iterator[OpenFeatureClient]:
     api.set_provider_and_wait(provider, domain)
     yield api.get_client(domain)
     api.clear_providers()
+    stop_watcher(provider)
+
+
+def stop_watcher(provider: FlagdProvider) -> None:
+    # The in-process file watcher is a daemon thread that notices its shutdown only after its next
+    # sleep: wait for it, so it never logs (and formats tracebacks) while pytest rewrites imports.
+    thread = getattr(getattr(provider.resolver, "connector", None), "thread", None)
+    if isinstance(thread, threading.Thread):
+        thread.join(timeout=2.0)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> float:
@@ -264,12 +277,17 @@ def test_clear_override(client: OpenFeatureClient) -> None:
     assert record is not None and record.phase is Phase.SIMPLIFIED
 
 
-def test_a_provider_that_is_not_ready_is_a_problem(tmp_path: Path) -> None:
+class UnreachableProvider(NoOpProvider):
+    """A provider whose initialization fails (its status becomes ERROR), like one that cannot
+    reach its flag service."""
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        raise ProviderNotReadyError("flag service unreachable")
+
+
+def test_a_provider_that_is_not_ready_is_a_problem() -> None:
     domain = f"aurum-test-{uuid.uuid4().hex[:8]}"
-    provider = FlagdProvider(resolver_type=ResolverType.IN_PROCESS,
-                             offline_flag_source_path=str(tmp_path / "missing.json"),
-                             deadline_ms=100)
-    api.set_provider(provider, domain)
+    api.set_provider(UnreachableProvider(), domain)
     try:
         source = OpenFeaturePhaseSource(api.get_client(domain))
         snapshot = source.snapshot()
