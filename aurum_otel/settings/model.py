@@ -137,6 +137,14 @@ class AurumSettings(BaseSettings):
         frozen=True,
     )
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, env_settings: Any,
+                                   dotenv_settings: Any, file_secret_settings: Any
+                                   ) -> tuple[Any, ...]:
+        # Arguments and the process environment only: a .env file or a secrets directory would be
+        # a second, silent source the legacy loader never read.
+        return (init_settings, env_settings)
+
     environment: Environment = "development"
     debug: bool = False
     log_level: LogLevel = "INFO"
