@@ -47,7 +47,7 @@ if [ "${AURUM_SKIP_SERVERS:-0}" != 1 ]; then
 fi
 
 log "ruff"
-"$PY" -m ruff check aurum_otel tests examples benchmarks
+"$PY" -m ruff check aurum_otel tests examples $(test -d benchmarks && echo benchmarks)
 log "mypy --strict"
 "$PY" -m mypy
 log "pytest"
