@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import threading
 import time
 import weakref
@@ -159,7 +160,6 @@ class RedisStore:
                 socket_keepalive=True,
                 health_check_interval=HEALTH_CHECK_INTERVAL,
                 retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2),
-                client_name="aurum-otel",
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError("AURUM_STATE_URL", _redact(url), f"{URL_FORM} ({exc})") from None
@@ -484,7 +484,8 @@ class RedisStore:
                         pass
                 pubsub, subscribed, next_poll = None, False, float("inf")
                 self._ready.set()  # the first attempt is over, whatever it found
-                self._stop.wait(delay)
+                # Jittered, so that a fleet does not reconnect in lockstep when Redis comes back.
+                self._stop.wait(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, RECONNECT_MAX)
         if pubsub is not None:
             try:

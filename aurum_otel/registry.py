@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,8 @@ class Registry:
         self.health_reader = health_reader
         self._migrations: dict[str, MigrationRuntime] = {}
         self._shadows: ShadowExecutor | None = None
+        if store is not None:
+            self._listen(store)
 
     @property
     def store(self) -> PhaseStore:
@@ -144,7 +147,21 @@ class Registry:
                     self._store = store_from_url(
                         self.global_flags.state_url, self.global_flags.state_dir
                     )
+                    self._listen(self._store)
         return self._store
+
+    def _listen(self, store: PhaseStore) -> None:
+        """Re-resolve a migration at once when a store that pushes changes reports one."""
+        add_listener = getattr(store, "add_listener", None)
+        if callable(add_listener):
+            registry = weakref.ref(self)
+
+            def on_change(name: str) -> None:
+                live = registry()
+                if live is not None:
+                    live.invalidate(name)
+
+            add_listener(on_change)
 
     def migration(self, name: str) -> MigrationRuntime:
         runtime = self._migrations.get(name)

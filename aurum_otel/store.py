@@ -237,12 +237,32 @@ def _parse(path: Path, document: Mapping[str, Any] | None) -> dict[str, Migratio
 
 
 def store_from_url(url: str | None, state_dir: Path) -> PhaseStore:
-    """The store an ``AURUM_STATE_URL`` names (``file:///path`` or ``redis://...``)."""
+    """The store an ``AURUM_STATE_URL`` names (``file:///path``, ``redis://...``, ``openfeature:``)."""
+    from aurum_otel.errors import ConfigurationError
+
     if not url:
         return FileStore.in_dir(state_dir)
     if url.startswith("file://"):
         target = Path(url[len("file://") :])
         return FileStore(target if target.suffix == ".json" else target / STATE_FILE)
-    from aurum_otel.errors import ConfigurationError
-
-    raise ConfigurationError("AURUM_STATE_URL", url, "file:///path/to/dir-or-file.json")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from aurum_otel.redis_store import RedisStore
+        except ImportError:
+            raise ConfigurationError(
+                "AURUM_STATE_URL", url.split("@")[-1],
+                "a redis:// URL needs the redis extra: pip install 'aurum-otel[redis]'") from None
+        return RedisStore.from_url(url)
+    if url.startswith("openfeature:"):
+        try:
+            from aurum_otel.openfeature_source import OpenFeaturePhaseSource
+        except ImportError:
+            raise ConfigurationError(
+                "AURUM_STATE_URL", url,
+                "an openfeature: URL needs the openfeature extra: "
+                "pip install 'aurum-otel[openfeature]'") from None
+        return OpenFeaturePhaseSource.from_url(url, state_dir)
+    raise ConfigurationError(
+        "AURUM_STATE_URL", url.split("@")[-1],
+        "file:///path/to/dir-or-file.json, redis://[:password@]host:port/db[?prefix=aurum] or "
+        "openfeature:[//domain]")

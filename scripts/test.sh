@@ -2,7 +2,7 @@
 # Set up and run every check and test of aurum-otel: the README's test command (`make test`).
 #
 #   1. a virtualenv in .venv with the package and its test extra;
-#   2. the real servers (collector, Jaeger, Prometheus, Trino), built or fetched once and cached
+#   2. the real servers (collector, Jaeger, Prometheus, Trino, Redis), built or fetched once and cached
 #      under ~/.cache/aurum-otel, started on 127.0.0.1 and stopped again at the end;
 #   3. ruff, mypy --strict, the collector/Prometheus config checks, then pytest (unit and
 #      integration). pytest finding no test at all (exit 5) is a failure, never a success.
@@ -23,6 +23,7 @@ cleanup() {
         log "stopping servers: ${started[*]}"
         for name in "${started[@]}"; do
             if [ "$name" = trino ]; then bash scripts/trino.sh stop || true
+            elif [ "$name" = redis ]; then bash scripts/redis.sh stop || true
             else bash scripts/servers.sh stop "$name" || true; fi
         done
     fi
@@ -40,8 +41,11 @@ if [ "${AURUM_SKIP_SERVERS:-0}" != 1 ]; then
     done
     bash scripts/trino.sh start
     started+=(trino)
+    bash scripts/redis.sh start
+    started+=(redis)
     eval "$(bash scripts/servers.sh env)"
     eval "$(bash scripts/trino.sh env)"
+    eval "$(bash scripts/redis.sh env)"
     log "validating the shipped collector and Prometheus configuration"
     bash scripts/servers.sh validate
 fi
