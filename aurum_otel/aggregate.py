@@ -18,6 +18,12 @@ from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 CallKey = tuple[str, Phase, Implementation, Role, Outcome]
 ComparisonKey = tuple[str, Phase, Comparison]
 BOUNDS: tuple[float, ...] = semconv.DURATION_BUCKETS
+_SERIES = (
+    (Role.AUTHORITATIVE, Outcome.SUCCESS),
+    (Role.AUTHORITATIVE, Outcome.ERROR),
+    (Role.SHADOW, Outcome.SUCCESS),
+    (Role.SHADOW, Outcome.ERROR),
+)
 
 
 class _Cell:
@@ -75,6 +81,22 @@ class Aggregator:
         cell.count += 1
         cell.total += seconds
         cell.buckets[bisect.bisect_left(BOUNDS, seconds)] += 1
+
+    def touch(self, name: str, phase: Phase) -> None:
+        """Create zero-valued series for ``name`` in ``phase``, before its first call.
+
+        A backend's ``rate()``/``increase()`` cannot count the first sample of a series, so
+        traffic exported in a series' first sample would be invisible to PromQL; starting every
+        series of a phase at zero makes the first calls count.
+        """
+        table = self._table()
+        for implementation in Implementation:
+            for role, outcome in _SERIES:
+                if role is Role.AUTHORITATIVE or phase is Phase.HYBRID:
+                    table.calls.setdefault((name, phase, implementation, role, outcome), _Cell())
+        if phase is Phase.HYBRID:
+            for result in (Comparison.MATCH, Comparison.MISMATCH):
+                table.comparisons.setdefault((name, phase, result), 0)
 
     def record_comparison(self, key: ComparisonKey) -> None:
         comparisons = self._table().comparisons

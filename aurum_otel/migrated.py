@@ -16,7 +16,7 @@ from aurum_otel._wrapt import FunctionWrapper
 from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.errors import MigrationDefinitionError
 from aurum_otel.invocation import Invocation
-from aurum_otel.phase import Implementation, PhaseState
+from aurum_otel.phase import Implementation, Phase, PhaseState
 from aurum_otel.registry import generation, get_registry
 from aurum_otel.router import decide
 from aurum_otel.telemetry import Instruments
@@ -116,6 +116,7 @@ class Router:
         )
         self.shadows = registry.shadows
         self.rand = registry.rand
+        self._touched: Phase | None = None
         self._generation = generation()
 
     def begin(
@@ -127,6 +128,9 @@ class Router:
             self.bind()
         resolved = self.runtime.resolved()
         state = resolved.state
+        if state.phase is not self._touched and resolved.monitoring:
+            self._touched = state.phase
+            self.instruments.aggregator.touch(self.name, state.phase)
         if self.simplified is None:
             state = _NO_SIMPLIFIED
         decision = decide(

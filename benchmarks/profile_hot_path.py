@@ -1,0 +1,347 @@
+"""Where a routed call's time goes: cProfile of the legacy-phase and hybrid calls, and a
+component-by-component CPU breakdown of the same work timed in isolation.
+
+    .venv/bin/python benchmarks/profile_hot_path.py [--calls 3000] [--top 25]
+
+The hybrid profile runs each shadow inline on the calling thread (an executor whose ``submit``
+runs the job at once), so one profiler sees all the work a hybrid call causes; the queue hand-off
+itself is timed separately in the breakdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ["AURUM_MIGRATION_P_OFF_MONITORING"] = "0"  # the monitoring-off what-if
+
+import _whatif
+from _common import legacy_impl, make_telemetry, paired, simplified_impl
+from _peers import LaunchDarkly, naive_instrumented, passthrough
+from opentelemetry import context, metrics, trace
+
+import aurum_otel
+from aurum_otel import FileStore, Phase, Rollout, migrated, semconv
+from aurum_otel.compare import deep_compare
+from aurum_otel.invocation import ShadowRun
+from aurum_otel.phase import Implementation
+from aurum_otel.router import decide
+from aurum_otel.shadow import ShadowExecutor
+from aurum_otel.telemetry import feature_flag_event
+
+
+class InlineShadows(ShadowExecutor):
+    """Runs every shadow at once on the submitting thread (profiling only)."""
+
+    def submit(self, job: Callable[[], None]) -> bool:
+        job()
+        return True
+
+
+def per_call_us(fn: Callable[[], Any], n: int, rounds: int = 7) -> float:
+    """Median over ``rounds`` of process-CPU microseconds per call of ``fn``."""
+    fn()
+    samples = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(n):
+            fn()
+        samples.append((time.process_time() - started) / n * 1e6)
+    return statistics.median(samples)
+
+
+def profile(label: str, fn: Callable[[], Any], calls: int, top: int, after: Callable[[], None]) -> str:
+    """cProfile ``calls`` calls; each function's share of the profiled time is also scaled to the
+    call's CPU cost measured without the profiler (cProfile's own overhead inflates small calls)."""
+    for _ in range(200):
+        fn()
+    after()
+    measured = per_call_us(lambda: (fn(), None)[1], max(calls // 3, 200), rounds=5)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        fn()
+    after()
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in raw.values())
+    lines = [f"## {label}: {measured:.1f} µs CPU per call unprofiled; cProfile over {calls} calls "
+             f"({total / calls * 1e6:.0f} µs/call profiled)", "",
+             f"{'share':>6} {'≈µs/call':>9} {'cum share':>9} {'calls/call':>10}  function (by own time)"]
+    entries = sorted(raw.items(), key=lambda item: item[1][2], reverse=True)
+    for (filename, line, name), (_cc, nc, tt, ct, _callers) in entries[:top]:
+        lines.append(f"{tt / total:6.1%} {tt / total * measured:9.2f} {min(ct / total, 1.0):9.1%} "
+                     f"{nc / calls:10.2f}  {_short(filename)}:{line}({name})")
+    return "\n".join(lines)
+
+
+def _short(filename: str) -> str:
+    for marker, keep in (("site-packages/", ""), ("/aurum_otel/", "aurum_otel/"),
+                         ("/benchmarks/", "benchmarks/"), ("lib/python3.", "")):
+        if marker in filename:
+            return keep + filename.split(marker, 1)[1]
+    return filename
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--n", type=int, default=2000, help="calls per round in the breakdown")
+    parser.add_argument("--rounds", type=int, default=11, help="rounds of the what-if comparisons")
+    parser.add_argument("--skip-profile", action="store_true", help="only the breakdown and what-ifs")
+    args = parser.parse_args()
+
+    telemetry = make_telemetry()
+    tmp = tempfile.mkdtemp(prefix="aurum-profile-")
+    store = FileStore.in_dir(tmp)
+    registry = aurum_otel.configure(store=store, tracer_provider=telemetry.tracer_provider,
+                                    meter_provider=telemetry.meter_provider, refresh_interval=0.5)
+    registry._shadows = InlineShadows()  # profiling only: shadows run inline
+    store.transition("p_legacy", Phase.LEGACY, actor="bench", reason="bench")
+    store.transition("p_hybrid", Phase.HYBRID, Rollout(percent=0, compare=100), actor="bench",
+                     reason="bench")
+
+    legacy_fn = migrated("p_legacy")(legacy_impl)
+    legacy_fn.simplified(simplified_impl)
+    hybrid_fn = migrated("p_hybrid")(legacy_impl)
+    hybrid_fn.simplified(simplified_impl)
+
+    if not args.skip_profile:
+        print(profile("legacy phase", lambda: legacy_fn(7), args.calls, args.top, telemetry.flush))
+        print()
+        print(profile("hybrid (percent 0, compare 100), shadow inline", lambda: hybrid_fn(7),
+                      args.calls, args.top, telemetry.flush))
+        print()
+
+    breakdown(telemetry, tmp, registry, legacy_fn, hybrid_fn, args.n)
+    try:
+        whatifs(telemetry, store, legacy_fn, hybrid_fn, args.rounds)
+    except (AttributeError, TypeError) as exc:  # the library's internals moved on
+        print(f"what-ifs skipped: {type(exc).__name__}: {exc}")
+    telemetry.flush()
+    print(f"\nspans exported to the dropping exporter: {telemetry.span_exporter.exported}")
+    aurum_otel.reset()
+    telemetry.shutdown()
+
+
+def breakdown(telemetry: Any, tmp: str, registry: Any, legacy_fn: Any, hybrid_fn: Any, n: int) -> None:
+    """Each piece of a routed call's work timed alone. OpenTelemetry pieces use the same SDK
+    providers and the same attribute sets as aurum-otel; aurum-otel's internal pieces are skipped
+    (``n/a``) if its internals have changed shape."""
+    tracer = telemetry.tracer_provider.get_tracer("aurum_otel")
+    meter = telemetry.meter_provider.get_meter("profile.components")
+    counter = meter.create_counter("profile.calls", unit="{call}")
+    histogram = meter.create_histogram(
+        "profile.duration", unit="s",
+        explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS))
+    span_attrs = {semconv.ATTR_NAME: "p_legacy", semconv.ATTR_PHASE: "legacy",
+                  semconv.ATTR_IMPLEMENTATION: "legacy"}
+    call_attrs = {**span_attrs, semconv.ATTR_ROLE: "authoritative", semconv.ATTR_OUTCOME: "success"}
+    parent = tracer.start_span("parent")
+    parent_ctx = trace.set_span_in_context(parent)
+    scratch = tracer.start_span("scratch")
+    value, other = legacy_impl(7), simplified_impl(7)
+    executor = ShadowExecutor()
+
+    def span_start_end() -> None:
+        tracer.start_span("migrate p_legacy", attributes=span_attrs).end()
+
+    def span_start_end_no_attrs() -> None:
+        tracer.start_span("migrate p_legacy").end()
+
+    def add_event() -> None:
+        scratch.add_event(semconv.EVENT_FEATURE_FLAG, feature_flag_event("p_legacy", Phase.LEGACY))
+
+    try:
+        from opentelemetry.attributes import BoundedAttributes
+        from opentelemetry.sdk.trace import Event
+
+        frozen = BoundedAttributes(attributes=feature_flag_event("p_legacy", Phase.LEGACY),
+                                   immutable=True)
+
+        def add_prevalidated_event() -> None:
+            scratch._add_event(Event(semconv.EVENT_FEATURE_FLAG, frozen))  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover
+        add_prevalidated_event = None  # type: ignore[assignment]
+
+    def set_attribute() -> None:
+        scratch.set_attribute(semconv.ATTR_OUTCOME, "success")
+
+    def attach_detach() -> None:
+        context.detach(context.attach(trace.set_span_in_context(scratch)))
+
+    def in_span(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            token = context.attach(parent_ctx)
+            fn()
+            context.detach(token)
+        return run
+
+    def counter_add() -> None:
+        counter.add(1, call_attrs)
+
+    def histogram_record() -> None:
+        histogram.record(0.0001, call_attrs)
+
+    def handoff_batch() -> None:
+        for _ in range(100):
+            executor.submit(_noop)
+        executor.join(10)
+
+    rows: list[tuple[str, Callable[[], Any] | None]] = [
+        ("bare legacy_impl(7)", lambda: legacy_impl(7)),
+        ("ours: legacy-phase call, full telemetry", lambda: legacy_fn(7)),
+        ("ours: hybrid call, shadow inline (all the work it causes)", lambda: hybrid_fn(7)),
+        ("OpenTelemetry SDK, per operation:", None),
+        ("  tracer.start_span(3 attributes) + end()", span_start_end),
+        ("  tracer.start_span() + end(), no attributes", span_start_end_no_attrs),
+        ("  span.add_event(feature_flag.evaluation, 3 attributes)", add_event),
+        ("  span._add_event(Event, shared pre-validated attributes)", add_prevalidated_event),
+        ("  span.set_attribute (one)", set_attribute),
+        ("  context.attach(set_span_in_context) + detach", attach_detach),
+        ("  counter.add, sampled span in context (exemplar offered)", in_span(counter_add)),
+        ("  counter.add, no span in context", counter_add),
+        ("  histogram.record, sampled span in context (exemplar offered)", in_span(histogram_record)),
+        ("  histogram.record, no span in context", histogram_record),
+        ("shadow-side pieces:", None),
+        ("  copy.deepcopy(((7,), {})) (arguments)", lambda: copy.deepcopy(((7,), {}))),
+        ("  copy.deepcopy(result)", lambda: copy.deepcopy(value)),
+        ("  deep_compare(result, result')", lambda: deep_compare(value, other)),
+        ("  result == result' (for scale)", lambda: value == other),
+    ]
+    rows += _internal_rows(registry, legacy_fn, hybrid_fn, value, parent)
+    print(f"## breakdown: process-CPU µs per operation, median of 7 rounds x {n}")
+    print()
+    for label, fn in rows:
+        if fn is None and label.startswith("  "):
+            continue
+        if fn is None:
+            print(f"{'':9}  {label}")
+            continue
+        try:
+            print(f"{per_call_us(fn, n):9.2f}  {label}")
+        except (AttributeError, TypeError) as exc:
+            print(f"{'n/a':>9}  {label} ({type(exc).__name__}: {exc})")
+    executor.join(10)
+    handoff = per_call_us(handoff_batch, max(n // 100, 5)) / 100
+    print(f"{handoff:9.2f}  ShadowExecutor.submit + worker runs a no-op + join, per job")
+    executor.shutdown()
+    noop = _noop_providers(tmp)
+    print(f"{per_call_us(lambda: noop(7), n):9.2f}  ours: legacy-phase call on no-op providers "
+          "(aurum-otel's own work, without OpenTelemetry's)")
+    scratch.end()
+    parent.end()
+
+
+def _internal_rows(registry: Any, legacy_fn: Any, hybrid_fn: Any, value: Any,
+                   parent: Any) -> list[tuple[str, Callable[[], Any] | None]]:
+    try:
+        router = legacy_fn._self_router
+        router.bind()
+        runtime = router.runtime
+        state = runtime.resolved().state
+        hybrid_router = hybrid_fn._self_router
+        hybrid_router.bind()
+        decision = decide(hybrid_router.runtime.resolved().state, name="p_hybrid", key=None,
+                          rand=registry.rand)
+    except (AttributeError, TypeError) as exc:
+        return [(f"aurum-otel internals: n/a ({exc})", None)]
+
+    def shadow_job() -> None:
+        ShadowRun(hybrid_router, decision, Implementation.SIMPLIFIED, simplified_impl,
+                  ((7,), {}), value, None, parent).sync_job()
+
+    return [
+        ("aurum-otel's own pieces:", None),
+        ("  Router.begin (resolve + decide + Invocation)",
+         lambda: router.begin(legacy_impl, None, (7,), {})),
+        ("  MigrationRuntime.resolved()", runtime.resolved),
+        ("  router.decide()", lambda: decide(state, name="p_legacy", key=None, rand=registry.rand)),
+        ("  ShadowRun(...).sync_job() (shadow span, record, compare)", shadow_job),
+    ]
+
+
+def whatifs(telemetry: Any, store: FileStore, legacy_fn: Any, hybrid_fn: Any, rounds: int) -> None:
+    """The proposed hot path, emulated (see _whatif.py), against the same peers as run.py."""
+    print()
+    print(f"## what-if: proposed hot path (emulated) vs peers, process CPU, {rounds} rounds")
+    flush = telemetry.flush
+    meter = telemetry.meter_provider.get_meter("whatif")
+    aggregator = _whatif.Aggregator(meter, semconv.DURATION_BUCKETS, {})
+    executor = ShadowExecutor()
+    aurum_otel.get_registry()._shadows = ShadowExecutor()  # threaded again for the comparisons
+    naive = naive_instrumented(legacy_impl, "p_legacy", telemetry.tracer_provider,
+                               telemetry.meter_provider)
+    w_legacy = _whatif.legacy_phase(legacy_impl, legacy_fn._self_router, aggregator)
+    w_hybrid = _whatif.hybrid(legacy_impl, simplified_impl, hybrid_fn._self_router, aggregator,
+                              executor)
+    off_fn = migrated("p_off")(legacy_impl)
+    off_fn.simplified(simplified_impl)
+    store.transition("p_off", Phase.LEGACY, actor="bench", reason="bench")
+    w_off = _whatif.monitoring_off_fast_path(legacy_impl, off_fn._self_router)
+    wraps = passthrough(legacy_impl)
+    ld = LaunchDarkly(legacy_impl, simplified_impl)
+    shadows = aurum_otel.get_registry().shadows
+
+    def batch(fn: Callable[..., Any], after: Callable[[], None]) -> Callable[[int], None]:
+        def run(n: int) -> None:
+            for _ in range(n):
+                fn(7)
+            after()
+        return run
+
+    def join_then_flush() -> None:
+        shadows.join(60)
+        executor.join(60)
+        flush()
+
+    def nothing() -> None:
+        pass
+
+    cases = [
+        ("1  current legacy-phase call vs naive", batch(legacy_fn, flush), batch(naive, flush), 1500),
+        ("1' proposed legacy-phase call vs naive", batch(w_legacy, flush), batch(naive, flush), 1500),
+        ("2  current hybrid vs LaunchDarkly", batch(hybrid_fn, join_then_flush), batch(ld.read, flush), 500),
+        ("2' proposed hybrid vs LaunchDarkly", batch(w_hybrid, join_then_flush), batch(ld.read, flush), 500),
+        ("3  current monitoring off vs wraps", batch(off_fn, nothing), batch(wraps, nothing), 20000),
+        ("3' proposed monitoring off vs wraps", batch(w_off, nothing), batch(wraps, nothing), 20000),
+    ]
+    try:
+        for label, a, b, n in cases:
+            result = paired(a, b, n=n, rounds=rounds)
+            print(f"  {label:42s} {result.a_us:8.2f} vs {result.b_us:8.2f} µs  ratio {result.ratio:5.2f}"
+                  f"  (IQR {result.ratio_low:.2f}-{result.ratio_high:.2f})")
+    finally:
+        ld.close()
+        executor.shutdown()
+
+
+def _noop() -> None:
+    pass
+
+
+def _noop_providers(tmp: str) -> Callable[..., Any]:
+    store = FileStore.in_dir(tmp)
+    fn = migrated("p_noop", tracer_provider=trace.NoOpTracerProvider(),
+                  meter_provider=metrics.NoOpMeterProvider())(legacy_impl)
+    fn.simplified(simplified_impl)
+    store.transition("p_noop", Phase.LEGACY, actor="bench", reason="bench")
+    return fn
+
+
+if __name__ == "__main__":
+    main()
