@@ -46,6 +46,7 @@ if [ "${AURUM_SKIP_SERVERS:-0}" != 1 ]; then
     eval "$(bash scripts/servers.sh env)"
     eval "$(bash scripts/trino.sh env)"
     eval "$(bash scripts/redis.sh env)"
+    export AURUM_TEST_TRINO_RESTART=1  # this run owns the Trino server: the restart test may stop it
     log "validating the shipped collector and Prometheus configuration"
     bash scripts/servers.sh validate
 fi

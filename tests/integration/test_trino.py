@@ -442,3 +442,54 @@ def test_server_restart_mid_run(tmp_path: Path) -> None:
 def _no_leftover_threads() -> Iterator[None]:
     yield
     testing.reset()
+
+
+def test_a_degraded_simplified_path_is_rolled_back_automatically(tmp_path: Path) -> None:
+    """Only the simple client's network fails: health sees it, the controller rolls back."""
+    from aurum_otel.client import migrate_client
+    from aurum_otel.control import Controller
+    from aurum_otel.health import HealthPolicy, default_rules
+
+    sql = QUERIES["ordered-nations"][0]
+    proxy = TcpProxy((HOST, PORT))
+    proxy.start()
+    direct = outage_client(PORT)
+    proxied = outage_client(proxy.port)
+    client = migrate_client("database", direct.legacy_client, proxied.simplified_client,
+                            methods=("query", "execute"), writes=("execute",),
+                            comparators={"query": rows_comparator})
+    outcomes = {"ok": 0, "unavailable": 0, "circuit_open": 0}
+    try:
+        with testing.capture(state_dir=tmp_path) as telemetry:
+            set_phase(tmp_path, Phase.HYBRID, Rollout(percent=50, compare=0, fallback=True))
+            controller = Controller(
+                "database", source=telemetry.health, bake=3_600, rollback_after=2,
+                policy=HealthPolicy(default_rules(min_samples=10), window=30),
+            )
+            expected = direct.legacy_client.query(sql)
+            run_workload(client, expected, sql, 2.0, outcomes)
+            assert controller.tick().action == "held"
+            proxy.cut()
+            cut_at = time.monotonic()
+            tick = None
+            while time.monotonic() - cut_at < 60:
+                run_workload(client, expected, sql, 1.0, outcomes)
+                tick = controller.tick()
+                if tick.action == "rolled_back":
+                    break
+            rolled_back_after = time.monotonic() - cut_at
+            assert tick is not None and tick.action == "rolled_back", tick
+            before = telemetry.counts("aurum.migration.calls", implementation="simplified")
+            run_workload(client, expected, sql, 1.0, outcomes)
+            after = telemetry.counts("aurum.migration.calls", implementation="simplified")
+            errors = {impl: telemetry.counts("aurum.migration.calls", implementation=impl,
+                                             outcome="error") for impl in ("legacy", "simplified")}
+    finally:
+        client.close()
+        proxied.close()
+        proxy.cut()
+    print(f"simplified network cut -> automatic rollback in {rolled_back_after:.1f} s; "
+          f"errors {errors}; callers: {outcomes}")
+    assert after == before  # every call after the rollback went to legacy
+    assert errors["simplified"] > 0 and errors["legacy"] == 0
+    assert outcomes["unavailable"] + outcomes["circuit_open"] == 0  # fallback shielded callers
