@@ -248,6 +248,36 @@ def run_threads(target: Callable[[], None], count: int) -> float:
     return time.perf_counter() - started
 
 
+def time_once(fn: Callable[..., Any]) -> float:
+    started = time.perf_counter()
+    fn(7)
+    return time.perf_counter() - started
+
+
+def caller_latencies(sides: dict[str, Callable[..., Any]], samples: int,
+               block: int = 10) -> dict[str, list[float]]:
+    """Caller latency of each side, in blocks of ``block`` consecutive calls per side, the sides'
+    blocks interleaved so they share the machine's conditions. Within a block a side meets its own
+    background work (our shadows of the previous calls compete for the GIL with the next call, as
+    in a service); the first call of each block is not kept, so one side's background work is not
+    charged to the next side."""
+    names = list(sides)
+    for name in names:
+        time_once(sides[name])
+    found: dict[str, list[float]] = {name: [] for name in names}
+    i = 0
+    while any(len(found[name]) < samples for name in names):
+        for k in range(len(names)):
+            name = names[(i + k) % len(names)]
+            fn = sides[name]
+            time_once(fn)  # not kept: may meet the previous side's background work
+            for _ in range(block - 1):
+                if len(found[name]) < samples:
+                    found[name].append(time_once(fn))
+        i += 1
+    return found
+
+
 # --------------------------------------------------------------------------------------------
 # Memory
 

@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--warmup", type=int, default=20_000)
     parser.add_argument("--phase", choices=("legacy", "hybrid"), default="legacy")
-    parser.add_argument("--flush-every", type=int, default=10_000)
+    parser.add_argument("--flush-every", type=int, default=1_000)
     args = parser.parse_args()
     guard = NetworkGuard().install()
 
@@ -69,6 +69,7 @@ def main() -> None:
         run(args.warmup)
         settle()
         rss_warm = rss_bytes()
+        blocks_warm = sys.getallocatedblocks()
         samples = []
         started = time.perf_counter()
         done = 0
@@ -78,9 +79,10 @@ def main() -> None:
             run(count)
             done += count
             settle()
-            samples.append((done, rss_bytes()))
+            samples.append((done, rss_bytes(), sys.getallocatedblocks()))
         elapsed = time.perf_counter() - started
         rss_end = rss_bytes()
+        blocks_end = sys.getallocatedblocks()
         print(json.dumps({
             "phase": args.phase,
             "calls": args.calls,
@@ -90,6 +92,8 @@ def main() -> None:
             "rss_warm": rss_warm,
             "rss_end": rss_end,
             "growth": rss_end - rss_warm,
+            "blocks_warm": blocks_warm,
+            "blocks_end": blocks_end,
             "samples": samples,
             "spans_exported": telemetry.span_exporter.exported,
             "connection_attempts": guard.attempts,

@@ -217,6 +217,65 @@ def hybrid(fn: Callable[..., Any], simplified: Callable[..., Any], router: Any,
     return wrapt.FunctionWrapper(fn, shell)
 
 
+def hybrid_parallel(fn: Callable[..., Any], simplified: Callable[..., Any], router: Any,
+                    aggregator: Aggregator, executor: ShadowExecutor) -> Callable[..., Any]:
+    """Like :func:`hybrid`, but the shadow is handed to the worker *before* the authoritative runs
+    (LaunchDarkly's ``ExecutionOrder.PARALLEL``, off the caller's thread): it runs concurrently
+    and waits for the authoritative result (an Event, bounded by the shadow timeout) only to
+    compare, so its work is done while the caller is still busy, not when the caller wakes up."""
+    router.bind()
+    runtime, name, rand = router.runtime, router.name, router.rand
+    tracer = router.instruments.tracer
+    span_name = router.span_name
+    timeout = router.options.shadow_timeout
+    attach, detach, in_context = context.attach, context.detach, trace.set_span_in_context
+    base = {semconv.ATTR_NAME: name}
+
+    def shell(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+        state = runtime.resolved().state
+        decision = decide(state, name=name, key=None, rand=rand)
+        slot: list[Any] = [None]
+        ready = threading.Event()
+        if decision.shadow is Implementation.SIMPLIFIED:
+            shadow_args, shadow_kwargs = (
+                (args, kwargs) if not kwargs and _immutable(args) else copy.deepcopy((args, kwargs))
+            )
+
+            def job() -> None:
+                t0 = _clock()
+                try:
+                    value, error = simplified(*shadow_args, **shadow_kwargs), None
+                except Exception as exc:
+                    value, error = None, exc
+                aggregator.record((decision.phase, "shadow", "error" if error else "success"),
+                                  _clock() - t0)
+                if not ready.wait(timeout):
+                    aggregator.count((decision.phase, "timeout"))
+                    return
+                equal = error is None and strict_equal(slot[0], value)
+                aggregator.count((decision.phase, "match" if equal else "mismatch"))
+
+            executor.submit(job)
+        span = tracer.start_span(span_name, attributes={
+            **base, semconv.ATTR_PHASE: decision.phase.value,
+            semconv.ATTR_IMPLEMENTATION: decision.authoritative.value,
+            semconv.ATTR_PHASE_SOURCE: state.source,
+        })
+        token = attach(in_context(span))
+        started = _clock()
+        result = wrapped(*args, **kwargs)
+        aggregator.record((decision.phase, decision.authoritative, "success"), _clock() - started)
+        span.set_attribute(semconv.ATTR_OUTCOME, "success")
+        span.end()
+        detach(token)
+        slot[0] = result if _immutable(result) else copy.deepcopy(result)
+        ready.set()
+        return result
+
+    return wrapt.FunctionWrapper(fn, shell)
+
+
 def monitoring_off_fast_path(fn: Callable[..., Any], router: Any) -> Callable[..., Any]:
     """wrapt's ``enabled=`` hook: a cheap check, cached per refresh interval, that skips the
     wrapper altogether when monitoring is off and legacy serves every call."""

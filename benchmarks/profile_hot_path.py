@@ -85,7 +85,26 @@ def profile(label: str, fn: Callable[[], Any], calls: int, top: int, after: Call
     for (filename, line, name), (_cc, nc, tt, ct, _callers) in entries[:top]:
         lines.append(f"{tt / total:6.1%} {tt / total * measured:9.2f} {min(ct / total, 1.0):9.1%} "
                      f"{nc / calls:10.2f}  {_short(filename)}:{line}({name})")
+    by_name: dict[str, float] = {}
+    for (filename, _line, name), entry in raw.items():
+        if "aurum_otel" in filename or name in ("deepcopy",):
+            label = f"{Path(filename).stem}.{name}"
+            by_name[label] = by_name.get(label, 0.0) + entry[3]
+    lines += ["", "  stages (cumulative, scaled):"]
+    for label in STAGES:
+        if label in by_name:
+            cum = min(by_name[label] / total, 1.0)
+            lines.append(f"  {cum:6.1%} {cum * measured:9.2f} µs  {label}")
     return "\n".join(lines)
+
+
+STAGES = (
+    "migrated.call", "migrated.begin", "invocation.start", "invocation._try_copy",
+    "telemetry.add_feature_flag_event", "invocation.succeeded", "invocation._end",
+    "invocation._record", "invocation._hand_off_shadow", "shadow.submit", "invocation.sync_job",
+    "invocation._open", "invocation._finish", "invocation._compare", "compare.deep_compare",
+    "invocation._conclude",
+)
 
 
 def _short(filename: str) -> str:
@@ -224,25 +243,34 @@ def breakdown(telemetry: Any, tmp: str, registry: Any, legacy_fn: Any, hybrid_fn
         ("  result == result' (for scale)", lambda: value == other),
     ]
     rows += _internal_rows(registry, legacy_fn, hybrid_fn, value, parent)
-    print(f"## breakdown: process-CPU µs per operation, median of 7 rounds x {n}")
+    noop = _noop_providers(tmp)
+    rows.append(("ours: legacy-phase call on no-op providers (aurum-otel's own work)",
+                 lambda: noop(7)))
+    rows.append(("ShadowExecutor.submit + a worker runs a no-op + join, per 100 jobs", handoff_batch))
+    # Rows are timed round-robin (every row once per round, 7 rounds), so a change in the machine's
+    # load during the breakdown moves every row alike.
+    timed = [(label, fn) for label, fn in rows if fn is not None]
+    samples: dict[str, list[float]] = {label: [] for label, _ in timed}
+    failed: dict[str, str] = {}
+    for _ in range(7):
+        for label, fn in timed:
+            if label in failed:
+                continue
+            count = max(n // 100, 5) if fn is handoff_batch else n
+            try:
+                samples[label].append(per_call_us(fn, count, rounds=1))
+            except (AttributeError, TypeError) as exc:
+                failed[label] = f"{type(exc).__name__}: {exc}"
+    print(f"## breakdown: process-CPU µs per operation, median of 7 round-robin rounds x {n}")
     print()
     for label, fn in rows:
-        if fn is None and label.startswith("  "):
-            continue
         if fn is None:
             print(f"{'':9}  {label}")
-            continue
-        try:
-            print(f"{per_call_us(fn, n):9.2f}  {label}")
-        except (AttributeError, TypeError) as exc:
-            print(f"{'n/a':>9}  {label} ({type(exc).__name__}: {exc})")
-    executor.join(10)
-    handoff = per_call_us(handoff_batch, max(n // 100, 5)) / 100
-    print(f"{handoff:9.2f}  ShadowExecutor.submit + worker runs a no-op + join, per job")
+        elif label in failed:
+            print(f"{'n/a':>9}  {label} ({failed[label]})")
+        else:
+            print(f"{statistics.median(samples[label]):9.2f}  {label}")
     executor.shutdown()
-    noop = _noop_providers(tmp)
-    print(f"{per_call_us(lambda: noop(7), n):9.2f}  ours: legacy-phase call on no-op providers "
-          "(aurum-otel's own work, without OpenTelemetry's)")
     scratch.end()
     parent.end()
 
@@ -327,7 +355,65 @@ def whatifs(telemetry: Any, store: FileStore, legacy_fn: Any, hybrid_fn: Any, ro
                   f"  (IQR {result.ratio_low:.2f}-{result.ratio_high:.2f})")
     finally:
         ld.close()
+    try:
+        latency_whatifs(telemetry, store, aggregator, executor, samples=max(rounds * 10, 60))
+    finally:
         executor.shutdown()
+
+
+def latency_whatifs(telemetry: Any, store: FileStore, aggregator: Any, executor: ShadowExecutor,
+                    samples: int) -> None:
+    """Measure 5's setting (both sides sleep 10 ms): caller p50 over legacy alone."""
+    from _common import caller_latencies, percentile
+
+    def sleeping(user: int = 7) -> dict[str, Any]:
+        time.sleep(0.010)
+        return legacy_impl(user)
+
+    def sleeping_v2(user: int = 7) -> dict[str, Any]:
+        time.sleep(0.010)
+        return simplified_impl(user)
+
+    store.transition("p_sleep", Phase.HYBRID, Rollout(percent=0, compare=100), actor="bench",
+                     reason="bench")
+    store.transition("p_sleep_legacy", Phase.LEGACY, actor="bench", reason="bench")
+    current = migrated("p_sleep")(sleeping)
+    current.simplified(sleeping_v2)
+    current_legacy = migrated("p_sleep_legacy")(sleeping)
+    current_legacy.simplified(sleeping_v2)
+    tracer = telemetry.tracer_provider.get_tracer("whatif.span")
+
+    def one_span(user: int = 7) -> dict[str, Any]:
+        span = tracer.start_span("one span")
+        try:
+            return sleeping(user)
+        finally:
+            span.end()
+
+    other = ShadowExecutor()
+    sides = {
+        "legacy alone": sleeping,
+        "one bare SDK span": one_span,
+        "current legacy phase": current_legacy,
+        "proposed legacy phase": _whatif.legacy_phase(sleeping, current_legacy._self_router,
+                                                      aggregator),
+        "current hybrid": current,
+        "proposed hybrid": _whatif.hybrid(sleeping, sleeping_v2, current._self_router, aggregator,
+                                          executor),
+        "proposed hybrid, shadow started first": _whatif.hybrid_parallel(
+            sleeping, sleeping_v2, current._self_router, aggregator, other),
+    }
+    latencies = caller_latencies(sides, samples)
+    aurum_otel.get_registry().shadows.join(60)
+    executor.join(60)
+    other.join(60)
+    other.shutdown()
+    base = percentile(latencies["legacy alone"], 50)
+    print()
+    print(f"## what-if, measure 5's setting: caller p50 over legacy alone (10 ms), {samples} calls each")
+    for label, values in latencies.items():
+        p50 = percentile(values, 50)
+        print(f"  {label:42s} {p50 * 1e3:7.3f} ms  +{(p50 - base) * 1e6:5.0f} µs  x{p50 / base:.3f}")
 
 
 def _noop() -> None:
