@@ -19,7 +19,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from aurum_otel import semconv
-from aurum_otel.compare import ComparisonResult, as_result
+from aurum_otel.compare import ComparisonResult, as_result, deep_compare
 from aurum_otel.hooks import MismatchReport, call_hook
 from aurum_otel.phase import Comparison, Implementation, Outcome, PhaseState, Role
 from aurum_otel.router import Decision
@@ -127,7 +127,7 @@ class Invocation:
         span = self._span
         if span is None:
             return
-        if span.is_recording():
+        if outcome is not Outcome.SUCCESS and span.is_recording():
             span.set_attribute(semconv.ATTR_OUTCOME, outcome.value)
             if error is not None:
                 span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
@@ -222,8 +222,9 @@ class ShadowRun:
         self._finish(span, value, error, _clock() - started)
 
     def dropped(self) -> None:
-        """The executor was full: count it, run nothing."""
-        self._conclude(None, Comparison.DROPPED, 0.0)
+        """The executor was full: count it and run nothing (cheap: this is the caller's thread)."""
+        self.router.instruments.record_comparison(self.router.name, self.decision.phase,
+                                                  Comparison.DROPPED)
 
     def uncopyable(self) -> None:
         """The arguments could not be deep-copied, so the shadow cannot run safely."""
@@ -234,11 +235,8 @@ class ShadowRun:
         span = router.instruments.tracer.start_span(
             router.shadow_span_name,
             context=trace.set_span_in_context(self._parent) if self._parent is not None else None,
-            attributes={
-                **router.instruments.span_attributes(router.name, self.decision.phase,
-                                                     self.implementation),
-                semconv.ATTR_ROLE: Role.SHADOW.value,
-            },
+            attributes=router.instruments.shadow_attributes(router.name, self.decision.phase,
+                                                            self.implementation),
         )
         return span, context.attach(trace.set_span_in_context(span))
 
@@ -266,10 +264,12 @@ class ShadowRun:
             if theirs is not None and error is not None and type(theirs) is type(error):
                 return Comparison.MATCH, ()
             return Comparison.MISMATCH, ()
+        comparator = self.router.options.comparator
+        mine = self._authoritative_value
         try:
-            outcome: ComparisonResult = as_result(
-                self.router.options.comparator(self._authoritative_value, value)
-            )
+            if comparator is deep_compare and type(mine) is type(value) and mine == value:
+                return Comparison.MATCH, ()  # equal values need no walk; a walk explains a mismatch
+            outcome: ComparisonResult = as_result(comparator(mine, value))
         except Exception as exc:
             logger.warning("comparator of %r raised %s; counted as a comparison error",
                            self.router.name, error_type(exc), exc_info=True)
@@ -283,9 +283,6 @@ class ShadowRun:
         router = self.router
         instruments = router.instruments
         instruments.record_comparison(router.name, self.decision.phase, result)
-        trace_id = None
-        if self._parent is not None:
-            trace_id = format(self._parent.get_span_context().trace_id, "032x")
         if span is not None:
             if span.is_recording():
                 span.set_attribute(semconv.ATTR_COMPARISON, result.value)
@@ -294,6 +291,9 @@ class ShadowRun:
             span.end()
         if result is Comparison.MATCH:
             return
+        trace_id = None
+        if self._parent is not None:
+            trace_id = format(self._parent.get_span_context().trace_id, "032x")
         report = MismatchReport(
             name=router.name,
             phase=self.decision.phase,
@@ -314,7 +314,22 @@ class ShadowRun:
         call_hook(router.options.hooks, "on_mismatch", report)
 
 
+_IMMUTABLE = (str, int, float, bool, bytes, type(None), frozenset)
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, _IMMUTABLE):
+        return True
+    if type(value) is tuple:
+        return all(_immutable(item) for item in value)
+    if type(value) is dict:  # the call's own kwargs dict: fresh per call, values checked
+        return all(_immutable(item) for item in value.values())
+    return False
+
+
 def _try_copy(value: Any) -> tuple[bool, Any]:
+    if _immutable(value):  # nothing to protect: share it
+        return True, value
     try:
         return True, copy.deepcopy(value)
     except Exception:

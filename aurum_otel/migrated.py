@@ -119,6 +119,19 @@ class Router:
         self._touched: Phase | None = None
         self._generation = generation()
 
+    def enabled(self) -> bool:
+        """Whether calls need the shell at all: not when monitoring is off and legacy serves all.
+
+        wrapt asks this before every call and, when it is ``False``, calls the legacy function
+        directly, so a migration with monitoring off costs about what a plain decorator does.
+        """
+        if self._generation != generation():
+            self.bind()
+        resolved = self.runtime.resolved()
+        return resolved.monitoring or (
+            resolved.state.phase is not Phase.LEGACY and self.simplified is not None
+        )
+
     def begin(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -216,7 +229,7 @@ class MigratedFunction(FunctionWrapper[P, R]):
         is_async = inspect.iscoroutinefunction(_unwrap_descriptor(wrapped))
         router = Router(name, options, is_async=is_async)
         shell = _async_shell(router) if is_async else _sync_shell(router)
-        super().__init__(wrapped, shell)
+        super().__init__(wrapped, shell, enabled=router.enabled)
         self._self_router = router
         self._self_is_async = is_async
 

@@ -22,6 +22,9 @@ VERSION = "0.1.0"
 Attributes = Mapping[str, str]
 
 
+_ORDINARY_SOURCES = frozenset({"store", "default"})
+
+
 class Instruments:
     """The tracer, the metric instruments and cached attribute sets for one provider pair.
 
@@ -91,10 +94,25 @@ class Instruments:
                 semconv.ATTR_NAME: name,
                 semconv.ATTR_PHASE: phase.value,
                 semconv.ATTR_IMPLEMENTATION: implementation.value,
-                semconv.ATTR_ROLE: Role.AUTHORITATIVE.value,
+                # The usual outcome, set up front: only an error or a fallback overwrites it.
+                semconv.ATTR_OUTCOME: Outcome.SUCCESS.value,
             }
-            if source is not None:
+            # Each attribute is validated by the SDK on every span: the usual sources (the
+            # store, the default) go unsaid; the ones an operator must notice are tagged.
+            if source is not None and source not in _ORDINARY_SOURCES:
                 attrs[semconv.ATTR_PHASE_SOURCE] = source
+            with self._lock:
+                self._span_attrs[key] = attrs
+        return attrs
+
+    def shadow_attributes(self, name: str, phase: Phase, implementation: Implementation
+                          ) -> Attributes:
+        key = (name, phase, implementation, "shadow")
+        attrs = self._span_attrs.get(key)
+        if attrs is None:
+            attrs = {**self.span_attributes(name, phase, implementation),
+                     semconv.ATTR_ROLE: Role.SHADOW.value}
+            del attrs[semconv.ATTR_OUTCOME]
             with self._lock:
                 self._span_attrs[key] = attrs
         return attrs
