@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+import aurum_otel.registry as _registry_module
 from aurum_otel._wrapt import FunctionWrapper
 from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.errors import MigrationDefinitionError
@@ -125,12 +126,11 @@ class Router:
         wrapt asks this before every call and, when it is ``False``, calls the legacy function
         directly, so a migration with monitoring off costs about what a plain decorator does.
         """
-        if self._generation != generation():
+        if self._generation != _registry_module._generation:
             self.bind()
-        resolved = self.runtime.resolved()
-        return resolved.monitoring or (
-            resolved.state.phase is not Phase.LEGACY and self.simplified is not None
-        )
+        runtime = self.runtime
+        runtime.resolved()
+        return runtime.needs_shell
 
     def begin(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

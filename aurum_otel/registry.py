@@ -36,6 +36,11 @@ class Resolved:
     state: PhaseState
     monitoring: bool
 
+    @property
+    def needs_shell(self) -> bool:
+        """``False`` when monitoring is off and legacy serves every call: nothing to do."""
+        return self.monitoring or self.state.phase is not Phase.LEGACY
+
 
 class MigrationRuntime:
     """One migration's cached view of its flags and store record."""
@@ -46,6 +51,7 @@ class MigrationRuntime:
         self._lock = threading.Lock()
         self._next_refresh = -1.0
         self._resolved = Resolved(PhaseState(), True)
+        self.needs_shell = True
         self._logged: set[str] = set()
         self._flags = FlagReader(name)
 
@@ -56,6 +62,7 @@ class MigrationRuntime:
             with self._lock:
                 if now >= self._next_refresh:
                     self._resolved = self._resolve()
+                    self.needs_shell = self._resolved.needs_shell
                     self._next_refresh = now + self._registry.refresh_interval
         return self._resolved
 
