@@ -21,10 +21,10 @@ from aurum_otel.control import DEFAULT_PLAN, Controller, Step
 from aurum_otel.errors import AurumOtelError, ConfigurationError
 from aurum_otel.flags import read_flags
 from aurum_otel.health.policy import HealthPolicy
-from aurum_otel.health.stats import HealthSource, histogram_quantile
+from aurum_otel.health.stats import HealthSource
 from aurum_otel.health.verdict import Status, Verdict
 from aurum_otel.metrics_file import FileHealthSource, read_metrics_file, section_name
-from aurum_otel.phase import Phase, Rollout
+from aurum_otel.phase import Implementation, Phase, Rollout
 from aurum_otel.registry import get_registry
 
 EXIT_ERROR = 3
@@ -135,20 +135,15 @@ def migration_status(name: str) -> dict[str, Any]:
     last = record.history[-1] if record and record.history else None
     comparisons = section.get("comparisons", {})
 
+    figures = FileHealthSource().stats(name, 0)
+
     def side(impl: str) -> dict[str, Any]:
         entry = impls.get(impl, {})
         calls, errs = entry.get("calls", 0), entry.get("errors", 0)
-        hist = entry.get("histogram")
-        p95 = None
-        if hist:
-            running, buckets = 0.0, []
-            for edge, count in zip([*hist["bounds"], float("inf")], hist["counts"], strict=False):
-                running += count
-                buckets.append((float(edge), running))
-            value = histogram_quantile(0.95, buckets)
-            p95 = None if value is None else value * 1000
+        p95 = figures.side(Implementation(impl)).quantile(0.95)
         return {"calls": calls, "errors": errs, "shadow_calls": entry.get("shadow_calls", 0),
-                "error_rate": errs / calls if calls else None, "p95_ms": p95}
+                "error_rate": errs / calls if calls else None,
+                "p95_ms": None if p95 is None else p95 * 1000}
 
     return {
         "name": name,
