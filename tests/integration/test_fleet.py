@@ -462,16 +462,11 @@ def test_calls_go_on_while_redis_is_down_and_the_store_reconnects(
 
 
 def use_state_url(monkeypatch: pytest.MonkeyPatch, url: str, state_dir: Path) -> None:
-    """AURUM_STATE_URL=url; until store_from_url knows redis:// URLs, stand in for that hook."""
+    """AURUM_STATE_URL=url, which store_from_url turns into a RedisStore."""
     monkeypatch.setenv("AURUM_STATE_URL", url)
-    try:
-        store = store_from_url(url, state_dir)
-    except ConfigurationError:
-        monkeypatch.setattr(registry_module, "store_from_url",
-                            lambda url, state_dir: RedisStore.from_url(url))
-    else:
-        assert isinstance(store, RedisStore)
-        store.close()
+    store = store_from_url(url, state_dir)
+    assert isinstance(store, RedisStore)
+    store.close()
 
 
 @needs_redis

@@ -337,10 +337,7 @@ def test_aurum_state_url_selects_the_openfeature_source(
 ) -> None:
     url = f"openfeature://{client.domain}"
     monkeypatch.setenv("AURUM_STATE_URL", url)
-    try:
-        store_from_url(url, tmp_path)
-    except ConfigurationError:  # until store_from_url knows openfeature: URLs, stand in for it
-        monkeypatch.setattr(registry_module, "store_from_url", OpenFeaturePhaseSource.from_url)
+    assert isinstance(store_from_url(url, tmp_path), OpenFeaturePhaseSource)
     testing.reset()
 
     @migrated("database")
