@@ -109,7 +109,8 @@ def run_demo(*, duration: float = 40.0, fault: bool = True, state_dir: str | Non
     import os
 
     otlp = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    handle = setup_telemetry("aurum-demo", set_global=False, otlp=otlp,
+    handle = setup_telemetry(os.environ.get("OTEL_SERVICE_NAME") or "aurum-demo",
+                             set_global=False, otlp=otlp,
                              metrics_file_path=directory / FILE_NAME,
                              export_interval_millis=2_000)
     store = FileStore.in_dir(directory)

@@ -519,3 +519,55 @@ def test_collector_outage_never_reaches_callers_and_export_resumes(
     # spans would cost ~2 KB each, i.e. ~20 MB over the last 10,000 calls.
     assert growth_mb < 32, (rss_before, rss_during)
     assert last_growth_mb < 8, rss_during
+
+
+# ------------------------------------------------------------------------------ the demo
+
+def test_the_demo_exports_its_traces_and_metrics(pipeline: Pipeline, unique: str,
+                                                 tmp_path: Path) -> None:
+    """`aurum-migrate demo` with OTEL_EXPORTER_OTLP_ENDPOINT set: its story is in the backends."""
+    import os
+    import subprocess
+    import sys
+
+    service = f"aurum-demo-{unique}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AURUM_", "OTEL_"))}
+    env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": pipeline.otlp_endpoint,
+                "OTEL_SERVICE_NAME": service, "AURUM_STATE_DIR": str(tmp_path / "home"),
+                "COLUMNS": "200"})
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "aurum_otel.cli", "demo", "--duration", "20",
+         "--state-dir", str(tmp_path / "demo")],
+        env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "exporting OTLP to" in result.stdout
+
+    wanted = ("migrate settings", "shadow settings", "migrate database", "shadow database",
+              "transition database")
+
+    def operations() -> set[str] | None:
+        names: set[str] = set()
+        for operation in wanted:  # the demo makes thousands of traces: ask for each kind
+            response = pipeline.jaeger.session.get(
+                f"{pipeline.jaeger.url}/api/traces",
+                params={"service": service, "operation": operation, "limit": 5,
+                        "lookback": "1h"}, timeout=10)
+            if response.status_code != 200:
+                return None
+            names |= {s["operationName"] for t in response.json().get("data") or []
+                      for s in t["spans"]}
+        return names if set(wanted) <= names else None
+
+    names, _ = wait_for(operations, timeout=30, what=f"the demo's traces of {service}")
+    rollbacks, _ = wait_for(lambda: pipeline.prometheus.values(
+        f'aurum_migration_transitions_total{{job="{service}",aurum_migration_reason="health",'
+        'aurum_migration_to="legacy"}', "aurum_migration_name") or None,
+        timeout=30, what="the demo's rollback in Prometheus")
+    calls, _ = wait_for(lambda: pipeline.prometheus.values(
+        f'sum by (aurum_migration_name) (aurum_migration_calls_total{{job="{service}"}})',
+        "aurum_migration_name") or None, timeout=30, what="the demo's calls in Prometheus")
+    print(f"\n[demo] {time.monotonic() - started:.1f} s; span names {sorted(names)}; "
+          f"rollbacks {rollbacks}; calls {calls}")
+    assert rollbacks == {("database",): 1.0}
+    assert calls[("settings",)] > 100 and calls[("database",)] > 100
