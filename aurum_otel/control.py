@@ -213,9 +213,14 @@ class Controller:
         return self._write(step, actor or self.actor, reason, kind)
 
     def _write(self, step: Step, actor: str, reason: str, kind: str,
-               expected: Phase | None = None) -> Transition:
-        change = self.store.transition(self.name, step.phase, step.rollout, actor=actor,
-                                       reason=reason, expected=expected)
+               expected: MigrationRecord | None = None) -> Transition:
+        # The controller's own steps are compare-and-set on the (phase, percent) it judged, so
+        # of two controllers acting on the same verdict exactly one writes.
+        change = self.store.transition(
+            self.name, step.phase, step.rollout, actor=actor, reason=reason,
+            expected=expected.phase if expected else None,
+            expected_rollout=expected.rollout if expected else None,
+        )
         record_transition(change, kind=kind)
         call_hook(self.hooks, "on_transition", change)
         self.unhealthy_streak = 0
@@ -236,7 +241,7 @@ class Controller:
             return self._tick()
         except TransitionConflictError as exc:
             self._observed = None
-            return Tick(self.evaluate(), "conflict", str(exc))
+            return Tick(self._verdict, "conflict", str(exc))
 
     def _tick(self) -> Tick:
         record = self.record()
@@ -245,7 +250,7 @@ class Controller:
             self._observed = current
             self._step_started = self.clock()
             self.unhealthy_streak = 0
-        verdict = self.evaluate()
+        verdict = self._verdict = self.evaluate()
         if record.phase is Phase.LEGACY:
             return Tick(verdict, "idle", "at legacy: `aurum-migrate advance` starts the plan")
         if verdict.status is Status.UNHEALTHY:
@@ -254,7 +259,7 @@ class Controller:
                 reason = (f"unhealthy {self.unhealthy_streak}x in a row: "
                           + "; ".join(verdict.reasons))
                 change = self._write(Step(Phase.LEGACY, record.rollout), self.actor, reason,
-                                     "health", expected=record.phase)
+                                     "health", expected=record)
                 return Tick(verdict, "rolled_back", reason, change)
             return Tick(verdict, "held", f"unhealthy ({self.unhealthy_streak}/"
                                          f"{self.rollback_after} before rollback)")
@@ -269,7 +274,7 @@ class Controller:
             return Tick(verdict, "held", f"healthy; baking {baked:.0f}/{self.bake:.0f} s")
         step = self.plan[position + 1]
         change = self._write(step, self.actor, f"healthy for {baked:.0f} s: next step {step.label}",
-                             "plan", expected=record.phase)
+                             "plan", expected=record)
         return Tick(verdict, "advanced", f"advanced to {step.label}", change)
 
     def watch(self, interval: float = 10.0, *, stop: threading.Event | None = None,

@@ -190,6 +190,7 @@ class OpenFeaturePhaseSource:
         actor: str,
         reason: str,
         expected: Phase | None = None,
+        expected_rollout: Rollout | None = None,
     ) -> Transition:
         """Apply a rollback locally at once; anything else must be done at the provider.
 

@@ -47,7 +47,7 @@ from redis.retry import Retry
 
 from aurum_otel.errors import ConfigurationError, CorruptStateError, StateError, TransitionConflictError
 from aurum_otel.phase import Phase, Rollout
-from aurum_otel.store import MigrationRecord, Snapshot, Transition
+from aurum_otel.store import MigrationRecord, Snapshot, Transition, check_expected
 
 logger = logging.getLogger("aurum_otel.store")
 
@@ -221,6 +221,7 @@ class RedisStore:
         actor: str,
         reason: str,
         expected: Phase | None = None,
+        expected_rollout: Rollout | None = None,
     ) -> Transition:
         """Write a transition atomically (WATCH/MULTI/EXEC) and announce it on the channel.
 
@@ -237,7 +238,7 @@ class RedisStore:
                         raw = {_text(k): _text(v) for k, v in cast(
                             Mapping[Any, Any], pipe.hgetall(key)).items()}
                         change, version = self._next(name, raw, to_phase, rollout, actor, reason,
-                                                     expected)
+                                                     expected, expected_rollout)
                         pipe.multi()
                         pipe.hset(key, mapping={
                             "phase": change.to_phase.value,
@@ -289,6 +290,7 @@ class RedisStore:
         actor: str,
         reason: str,
         expected: Phase | None,
+        expected_rollout: Rollout | None = None,
     ) -> tuple[Transition, int]:
         actual = raw.get("phase", Phase.LEGACY.value)
         if expected is not None and actual != expected.value:
@@ -303,6 +305,7 @@ class RedisStore:
             logger.warning("phase store %s: the record of %r was corrupt (%s); overwriting it",
                            self._location, name, exc)
             current = MigrationRecord()
+        check_expected(name, current.phase, current.rollout, expected, expected_rollout)
         change = Transition(
             name=name,
             from_phase=current.phase,

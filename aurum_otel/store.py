@@ -104,8 +104,10 @@ class PhaseStore(Protocol):
         actor: str,
         reason: str,
         expected: Phase | None = None,
+        expected_rollout: Rollout | None = None,
     ) -> Transition:
-        """Write a transition atomically; raise TransitionConflictError if ``expected`` is stale."""
+        """Write a transition atomically; raise TransitionConflictError if ``expected`` (and
+        ``expected_rollout``, when given) is not what the store holds."""
         ...
 
 
@@ -165,6 +167,7 @@ class FileStore:
         actor: str,
         reason: str,
         expected: Phase | None = None,
+        expected_rollout: Rollout | None = None,
     ) -> Transition:
         with locked(self.path):
             try:
@@ -186,8 +189,8 @@ class FileStore:
                 )
                 migrations, raw, current = {}, None, None
             phase = current.phase if current else Phase.LEGACY
-            if expected is not None and phase is not expected:
-                raise TransitionConflictError(name, expected.value, phase.value)
+            check_expected(name, phase, current.rollout if current else Rollout(), expected,
+                           expected_rollout)
             change = Transition(
                 name=name,
                 from_phase=phase,
@@ -207,6 +210,18 @@ class FileStore:
             }
             write_json_atomic(self.path, {"schema": SCHEMA, "migrations": migrations})
         return change
+
+
+def check_expected(name: str, phase: Phase, rollout: Rollout, expected: Phase | None,
+                   expected_rollout: Rollout | None) -> None:
+    """Raise :class:`TransitionConflictError` when the stored state is not the expected one."""
+    if expected is not None and phase is not expected:
+        raise TransitionConflictError(name, expected.value, phase.value)
+    if expected_rollout is not None and rollout.percent != expected_rollout.percent:
+        raise TransitionConflictError(
+            name, f"{phase.value} at {expected_rollout.percent:g}%",
+            f"{phase.value} at {rollout.percent:g}%",
+        )
 
 
 def _parse_current(raw: Mapping[str, Any]) -> MigrationRecord:

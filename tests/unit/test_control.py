@@ -155,3 +155,54 @@ def test_manual_rollback_one_step_or_to_legacy(tmp_path: Path) -> None:
         assert (step_back.to_phase, step_back.rollout.percent) == (Phase.HYBRID, 10)
         assert step_back.actor == "alice"
         assert controller.rollback().to_phase is Phase.LEGACY
+
+
+def test_two_controllers_on_the_same_verdict_write_once(tmp_path: Path) -> None:
+    import threading
+
+    now = [0.0]
+    traffic = noisy_service({"legacy": 0.0, "simplified": 0.0}, random.Random(11))
+    both_judging = threading.Barrier(2, timeout=10)
+
+    class Racing(Controller):
+        racing = False
+
+        def evaluate(self):  # type: ignore[no-untyped-def]
+            verdict = super().evaluate()
+            if self.racing:  # both have read the store before either writes
+                self.racing = False
+                both_judging.wait()
+            return verdict
+
+    with testing.capture(state_dir=tmp_path, clock=lambda: now[0]) as telemetry:
+        policy = HealthPolicy(default_rules(min_samples=20), window=30)
+        controllers = [Racing("svc", bake=5, clock=lambda: now[0], policy=policy, actor=actor)
+                       for actor in ("east", "west")]
+        controllers[0].advance(DEFAULT_PLAN[1])  # hybrid 10 %
+        for controller in controllers:
+            controller.tick()  # both observe the step
+            controller.racing = True
+        traffic(200)
+        telemetry.wait_for_shadows()
+        now[0] += 10
+        actions: list[str] = []
+        threads = [threading.Thread(target=lambda c=c: actions.append(c.tick().action))
+                   for c in controllers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        # Both judged hybrid 10 % healthy and baked; exactly one write landed.
+        assert sorted(actions) == ["advanced", "conflict"]
+        history = FileStore.in_dir(tmp_path).snapshot().records["svc"].history
+        assert [h.rollout.percent for h in history] == [10, 50]
+
+
+def test_a_stale_rollout_is_a_conflict(tmp_path: Path) -> None:
+    from aurum_otel import TransitionConflictError
+
+    store = FileStore.in_dir(tmp_path)
+    store.transition("svc", Phase.HYBRID, Rollout(percent=50), actor="a", reason="r")
+    with pytest.raises(TransitionConflictError, match="hybrid at 50%"):
+        store.transition("svc", Phase.HYBRID, Rollout(percent=100), actor="b", reason="r",
+                         expected=Phase.HYBRID, expected_rollout=Rollout(percent=10))
