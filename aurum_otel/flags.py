@@ -194,7 +194,7 @@ class FlagReader:
         return self._flags
 
 
-def monitoring_enabled(name: str, flags: MigrationFlags, global_flags: GlobalFlags) -> bool:
+def monitoring_enabled(flags: MigrationFlags, global_flags: GlobalFlags) -> bool:
     """Monitoring is on unless the global switch or the migration's own switch says 0."""
     return global_flags.monitoring and flags.monitoring is not False
 

@@ -122,11 +122,6 @@ def _phases(deltas: dict[str, dict[str, Any]]) -> dict[str, str]:
             for name in {*deltas, *registry.names()}}
 
 
-def metrics_file_reader(path: Path | None = None, interval: float = 5.0) -> MetricsFileWriter:
-    """Start keeping the metrics file (flushed again at shutdown and at exit)."""
-    return MetricsFileWriter(path, interval=interval).start()
-
-
 def _deltas(
     calls: dict[CallKey, CallTotals], flushed: dict[CallKey, CallTotals],
     comparisons: dict[ComparisonKey, int], flushed_comparisons: dict[ComparisonKey, int],

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aurum_otel.errors import ConfigurationError
-from aurum_otel.flags import FlagReader, GlobalFlags, MigrationFlags
+from aurum_otel.flags import FlagReader, GlobalFlags, MigrationFlags, monitoring_enabled
 from aurum_otel.phase import Phase, PhaseState, Rollout
 from aurum_otel.shadow import ShadowExecutor
 from aurum_otel.store import PhaseStore, store_from_url
@@ -78,8 +78,7 @@ class MigrationRuntime:
                            self.name)
             return Resolved(PhaseState(Phase.LEGACY, source="invalid", problem=exc.variable),
                             registry.global_flags.monitoring)
-        monitoring = registry.global_flags.monitoring and flags.monitoring is not False
-        return Resolved(self._phase(flags), monitoring)
+        return Resolved(self._phase(flags), monitoring_enabled(flags, registry.global_flags))
 
     def _phase(self, flags: MigrationFlags) -> PhaseState:
         if flags.kill_switch:

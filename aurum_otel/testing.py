@@ -114,10 +114,10 @@ class CapturedTelemetry:
     def durations(self, **match: str) -> int:
         """How many runs were timed (the in-process duration buckets), filtered like counts."""
         wanted = {_long(key): value for key, value in match.items()}
-        registry = self.registry or get_registry()
+        instruments = (self.registry or get_registry()).instruments()
         total = 0
-        for key, figures in registry.instruments().aggregator.calls().items():
-            attrs = registry.instruments().call_attributes(*key)
+        for key, figures in instruments.aggregator.calls().items():
+            attrs = instruments.call_attributes(*key)
             if all(attrs.get(k) == v for k, v in wanted.items()):
                 total += sum(figures.buckets)
         return total
