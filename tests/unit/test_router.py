@@ -74,7 +74,17 @@ def test_split_is_sticky_and_monotonic() -> None:
 
 def test_bucket_is_stable_across_processes() -> None:
     # blake2b, not Python's salted hash(): a fixed key has a fixed bucket everywhere.
-    assert bucket("settings", "user-1") == bucket("settings", "user-1")
+    import os
+    import subprocess
+    import sys
+
+    probe = "from aurum_otel.router import bucket; print(bucket('settings', 'user-1'))"
+    elsewhere = {
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert elsewhere == {str(bucket("settings", "user-1"))}
     assert 0 <= bucket("settings", "user-1") < 10_000
     # Salted by migration name: the two migrations split independently.
     assert [bucket("settings", f"u{i}") for i in range(20)] != [
