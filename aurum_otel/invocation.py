@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import pickle
 import time
 from collections.abc import Callable
 from contextvars import Token
@@ -113,16 +114,34 @@ class Invocation:
             self._shadow_args = None  # legacy has served; there is nothing left to compare
             self._started = _clock()
             return self.router.target(Implementation.LEGACY, self._wrapped, self._instance)
+        self._detach()
         self._end(Outcome.ERROR, elapsed, error)
         self._hand_off_shadow(None, error)
         raise error
 
     def succeeded(self, value: Any) -> Any:
-        self._end(self._outcome, _clock() - self._started, None)
-        self._hand_off_shadow(value, None)
+        elapsed = _clock() - self._started
+        self._detach()
+        if self._shadow_args is not None and not self.is_async and self.router.shadows.idle():
+            # A shadow worker is free, so it closes this call's span (with this end time) and
+            # counts the call before it runs the shadow: the caller returns without doing either.
+            self._hand_off_shadow(value, None, closing=(elapsed, time.time_ns()))
+        else:
+            self._end(self._outcome, elapsed, None)
+            self._hand_off_shadow(value, None)
         return value
 
-    def _end(self, outcome: Outcome, elapsed: float, error: BaseException | None) -> None:
+    def close(self, elapsed: float, end_time: int) -> None:
+        """Count and close a successful call whose end was handed to a shadow worker."""
+        self._end(Outcome.SUCCESS, elapsed, None, end_time)
+
+    def _detach(self) -> None:
+        if self._token is not None:
+            context.detach(self._token)
+            self._token = None
+
+    def _end(self, outcome: Outcome, elapsed: float, error: BaseException | None,
+             end_time: int | None = None) -> None:
         self._record(self.implementation, outcome, elapsed)
         span = self._span
         if span is None:
@@ -132,9 +151,7 @@ class Invocation:
             if error is not None:
                 span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        span.end()
-        if self._token is not None:
-            context.detach(self._token)
+        span.end(end_time)
 
     def _record(self, implementation: Implementation, outcome: Outcome, elapsed: float) -> None:
         if self.monitored:
@@ -143,7 +160,8 @@ class Invocation:
                 outcome, elapsed,
             )
 
-    def _hand_off_shadow(self, value: Any, error: BaseException | None) -> None:
+    def _hand_off_shadow(self, value: Any, error: BaseException | None,
+                         closing: tuple[float, int] | None = None) -> None:
         if self._shadow_args is None or self.decision.shadow is None:
             return
         copied, payload = self._shadow_args
@@ -155,12 +173,16 @@ class Invocation:
             router.target(self.decision.shadow, self._wrapped, self._instance),
             payload if copied else None, value, error, self._span,
         )
+        if closing is not None:
+            run.closes(self, *closing)
         if not copied:
+            run.close_call()
             run.uncopyable()
         elif self.is_async:
             if not router.shadows.submit_async(run.async_job):
                 run.dropped()
         elif not router.shadows.submit(run.sync_job):
+            run.close_call()
             run.dropped()
 
 
@@ -168,13 +190,13 @@ class ShadowRun:
     """One shadow: run the other implementation, compare, record; never raises."""
 
     __slots__ = (
-        "_authoritative_error", "_authoritative_value", "_deadline", "_parent", "_payload",
-        "_target", "decision", "implementation", "router",
+        "_authoritative_error", "_authoritative_value", "_closing", "_deadline", "_parent",
+        "_payload", "_target", "decision", "implementation", "router",
     )
 
     def __init__(
         self, router: Router, decision: Decision, implementation: Implementation,
-        target: Callable[..., Any], payload: tuple[tuple[Any, ...], dict[str, Any]] | None,
+        target: Callable[..., Any], payload: Any,
         authoritative_value: Any, authoritative_error: BaseException | None,
         parent: Span | None,
     ) -> None:
@@ -187,14 +209,35 @@ class ShadowRun:
         self._authoritative_error = authoritative_error
         self._parent = parent
         self._deadline = _clock() + router.options.shadow_timeout
+        self._closing: tuple[Invocation, float, int] | None = None
+
+    def closes(self, invocation: Invocation, elapsed: float, end_time: int) -> None:
+        """Make this run close ``invocation``'s call first (or at exit, if it never starts)."""
+        self._closing = (invocation, elapsed, end_time)
+        self.router.shadows.hand_over(self)
+
+    def close_call(self) -> None:
+        """Close the call handed to this run, once, whoever gets here first."""
+        if self._closing is not None and self.router.shadows.take_back(self):
+            invocation, elapsed, end_time = self._closing
+            self._closing = None
+            try:
+                invocation.close(elapsed, end_time)
+            except Exception:  # telemetry must never take down a shadow worker
+                logger.warning("closing the call span of %r failed", self.router.name,
+                               exc_info=True)
 
     def sync_job(self) -> None:
+        self.close_call()
         if _clock() >= self._deadline:
             self._conclude(None, Comparison.TIMEOUT, 0.0)
             return
+        inputs = self._inputs()
+        if inputs is None:
+            return
+        args, kwargs = inputs
         span, token = self._open()
         started = _clock()
-        args, kwargs = self._payload or ((), {})
         try:
             value, error = self._target(*args, **kwargs), None
         except Exception as exc:
@@ -204,9 +247,12 @@ class ShadowRun:
         self._finish(span, value, error, _clock() - started)
 
     async def async_job(self) -> None:
+        inputs = self._inputs()
+        if inputs is None:
+            return
+        args, kwargs = inputs
         span, token = self._open()
         started = _clock()
-        args, kwargs = self._payload or ((), {})
         try:
             value = await asyncio.wait_for(
                 self._target(*args, **kwargs), timeout=max(self._deadline - _clock(), 0.0)
@@ -225,6 +271,15 @@ class ShadowRun:
         """The executor was full: count it and run nothing (cheap: this is the caller's thread)."""
         self.router.instruments.record_comparison(self.router.name, self.decision.phase,
                                                   Comparison.DROPPED)
+
+    def _inputs(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        """The shadow's own arguments, thawed from the snapshot (``None``: could not be)."""
+        try:
+            inputs: tuple[tuple[Any, ...], dict[str, Any]] = _thaw(self._payload)
+        except Exception:
+            self.uncopyable()
+            return None
+        return inputs
 
     def uncopyable(self) -> None:
         """The arguments could not be deep-copied, so the shadow cannot run safely."""
@@ -265,7 +320,10 @@ class ShadowRun:
                 return Comparison.MATCH, ()
             return Comparison.MISMATCH, ()
         comparator = self.router.options.comparator
-        mine = self._authoritative_value
+        try:
+            mine = _thaw(self._authoritative_value)
+        except Exception:
+            return Comparison.ERROR, ("the authoritative result could not be copied",)
         try:
             if comparator is deep_compare and type(mine) is type(value) and mine == value:
                 return Comparison.MATCH, ()  # equal values need no walk; a walk explains a mismatch
@@ -327,10 +385,35 @@ def _immutable(value: Any) -> bool:
     return False
 
 
+class _Pickled:
+    """A snapshot taken with pickle, thawed on the shadow's thread."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 def _try_copy(value: Any) -> tuple[bool, Any]:
+    """Snapshot ``value`` so nothing done to the original later can reach the copy.
+
+    Immutable values are shared. Otherwise pickle (C speed: ~10x cheaper than ``deepcopy`` for
+    a small dict, ~20x for a page of rows) takes the snapshot on the caller's thread and
+    :func:`_thaw` rebuilds it on the shadow's; what pickle refuses (local classes, lambdas) falls
+    back to ``copy.deepcopy``; what neither can copy is reported as ``(False, None)``.
+    """
     if _immutable(value):  # nothing to protect: share it
         return True, value
+    try:
+        return True, _Pickled(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        pass
     try:
         return True, copy.deepcopy(value)
     except Exception:
         return False, None
+
+
+def _thaw(value: Any) -> Any:
+    """The value a :func:`_try_copy` snapshot stands for (a fresh object for a pickled one)."""
+    return pickle.loads(value.data) if type(value) is _Pickled else value

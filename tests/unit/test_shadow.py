@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -36,6 +39,100 @@ def test_shadow_does_not_add_to_caller_latency(shadowing: Path) -> None:
         assert time.perf_counter() - started < 0.1
         telemetry.wait_for_shadows()
         assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 1
+
+
+def test_a_call_closed_by_a_shadow_worker_keeps_the_callers_timing(shadowing: Path) -> None:
+    @migrated("m")
+    def fetch() -> int:
+        time.sleep(0.05)
+        return 1
+
+    @fetch.simplified
+    def _slow() -> int:
+        time.sleep(0.3)
+        return 1
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        before = time.time_ns()
+        assert fetch() == 1
+        after = time.time_ns()
+        telemetry.wait_for_shadows()
+        (call,) = telemetry.spans("migrate m")
+        (shadow,) = telemetry.spans("shadow m")
+        assert call.start_time is not None and call.end_time is not None
+        assert before <= call.start_time < call.end_time <= after
+        assert 0.05 <= (call.end_time - call.start_time) / 1e9 < 0.25  # not the shadow's 0.3 s
+        assert shadow.parent is not None and shadow.parent.span_id == call.context.span_id
+        assert call.attributes is not None and call.attributes["aurum.migration.outcome"] == "success"
+        assert telemetry.counts("aurum.migration.calls", role="authoritative") == 1
+        assert telemetry.counts("aurum.migration.calls", role="shadow") == 1
+
+
+def test_a_call_handed_to_a_job_that_never_started_is_closed_at_shutdown(
+    shadowing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+
+    @migrated("m")
+    def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    def _waits() -> int:
+        gate.wait(5)
+        return 1
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        registry = get_registry()
+        executor = registry._shadows = ShadowExecutor(workers=1, queue_size=4)
+        assert fetch() == 1  # its shadow holds the only worker
+        monkeypatch.setattr(ShadowExecutor, "idle", lambda self: True)  # as if it looked free
+        assert fetch() == 1  # handed to a job queued behind the held worker
+        time.sleep(0.1)
+        assert len(telemetry.spans("migrate m")) == 1
+        executor.shutdown()  # what reset() and interpreter exit do
+        assert len(telemetry.spans("migrate m")) == 2
+        gate.set()
+        assert executor.join(5)
+        assert len(telemetry.spans("migrate m")) == 2  # closed once, not again by the job
+        assert telemetry.counts("aurum.migration.calls", role="authoritative") == 2
+
+
+def test_a_process_that_exits_right_after_a_hybrid_call_exports_its_span(
+    shadowing: Path, tmp_path: Path
+) -> None:
+    script = textwrap.dedent(f"""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+
+        import aurum_otel
+        from aurum_otel import FileStore, migrated
+
+        class Printing(SpanExporter):
+            def export(self, spans):
+                for span in spans:
+                    print("exported", span.name, flush=True)
+                return 0
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(Printing()))
+        aurum_otel.configure(store=FileStore.in_dir({str(shadowing)!r}), tracer_provider=provider)
+
+        @migrated("m")
+        def fetch():
+            return 1
+
+        @fetch.simplified
+        def _fetch():
+            return 1
+
+        fetch()
+        print("returned", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "exported migrate m" in done.stdout.splitlines()
 
 
 def test_shadow_past_its_deadline_counts_as_timeout(shadowing: Path) -> None:
@@ -204,6 +301,71 @@ def test_uncopyable_arguments_skip_the_shadow(shadowing: Path) -> None:
         telemetry.wait_for_shadows()
         assert ran == ["legacy"]
         assert telemetry.counts("aurum.migration.comparisons", comparison="error") == 1
+
+
+def test_values_pickle_refuses_are_deep_copied_and_still_isolated(shadowing: Path) -> None:
+    class Local:  # a class defined in a function: pickle refuses it, deepcopy does not
+        def __init__(self, items: list[int]) -> None:
+            self.items = items
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Local) and self.items == other.items
+
+    gate = threading.Event()
+
+    @migrated("m")
+    def fetch(box: Local) -> Local:
+        return Local(list(box.items))
+
+    @fetch.simplified
+    def _fetch(box: Local) -> Local:
+        gate.wait(2)
+        box.items.append(99)  # mutates only its own copy
+        return Local(box.items[:-1])
+
+    argument = Local([1, 2])
+    with testing.capture(state_dir=shadowing) as telemetry:
+        result = fetch(argument)
+        result.items.append(3)  # the caller mutates its result before the shadow compares
+        gate.set()
+        telemetry.wait_for_shadows()
+        assert argument.items == [1, 2]
+        assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 1
+
+
+class _BreaksOnLoad:
+    """Pickles fine, but rebuilding it raises (a snapshot that cannot be thawed)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_refuse, (self.value,))
+
+
+def _refuse(value: int) -> Any:
+    raise RuntimeError(f"cannot rebuild {value}")
+
+
+def test_a_snapshot_that_cannot_be_thawed_is_a_comparison_error(shadowing: Path) -> None:
+    ran: list[str] = []
+
+    @migrated("m")
+    def use(value: Any) -> _BreaksOnLoad:
+        return _BreaksOnLoad(1)
+
+    @use.simplified
+    def _use(value: Any) -> _BreaksOnLoad:
+        ran.append("simplified")
+        return _BreaksOnLoad(1)
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        assert use([1]).value == 1  # the result cannot be thawed: error, caller unaffected
+        assert use(_BreaksOnLoad(2)).value == 1  # nor the arguments: the shadow never runs
+        telemetry.wait_for_shadows()
+        assert ran == ["simplified"]
+        assert telemetry.counts("aurum.migration.comparisons", comparison="error") == 2
+        assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 0
 
 
 def test_async_shadow_timeout(shadowing: Path) -> None:
