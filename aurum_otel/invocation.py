@@ -45,8 +45,9 @@ class Invocation:
     """The life of one routed call: start, maybe fall back, end; then hand off the shadow."""
 
     __slots__ = (
-        "_args", "_instance", "_kwargs", "_outcome", "_shadow_args", "_span", "_started", "_token",
-        "_wrapped", "decision", "implementation", "is_async", "monitored", "router", "state",
+        "_args", "_instance", "_kwargs", "_outcome", "_shadow_args", "_span", "_started",
+        "_tags_pending", "_token", "_wrapped", "decision", "implementation", "is_async",
+        "monitored", "router", "state",
     )
 
     def __init__(
@@ -68,6 +69,7 @@ class Invocation:
         self._span: Span | None = None
         self._token: Token[Context] | None = None
         self._shadow_args: tuple[bool, Any] | None = None
+        self._tags_pending = False
 
     def start(self) -> Callable[..., Any]:
         """Open the span and return the authoritative target to call."""
@@ -80,13 +82,20 @@ class Invocation:
             )
         if self.monitored:
             instruments = router.instruments
+            # With a sync shadow, the call is usually closed by a shadow worker: the outcome and
+            # the feature-flag event (stamped with the start time) are added then, off the
+            # caller's path. Routing attributes are always set at the start, for samplers.
+            self._tags_pending = decision.shadow is not None and not self.is_async
             span = instruments.tracer.start_span(
                 router.span_name,
-                attributes=instruments.span_attributes(router.name, decision.phase,
-                                                       self.implementation, self.state.source),
+                attributes=instruments.span_attributes(
+                    router.name, decision.phase, self.implementation, self.state.source,
+                    outcome=not self._tags_pending,
+                ),
             )
             if span.is_recording():
-                instruments.add_feature_flag_event(span, router.name, decision.phase)
+                if not self._tags_pending:
+                    instruments.add_feature_flag_event(span, router.name, decision.phase)
                 if self.state.problem:
                     span.set_attribute(semconv.ATTR_CONFIG_ERROR, self.state.problem)
             self._span = span
@@ -104,6 +113,7 @@ class Invocation:
         ):
             self._record(Implementation.SIMPLIFIED, Outcome.ERROR, elapsed)
             if self._span is not None and self._span.is_recording():
+                self._add_pending_event(self._span)
                 self._span.add_event(
                     "aurum.migration.fallback", {semconv.ATTR_ERROR_TYPE: error_type(error)}
                 )
@@ -146,12 +156,21 @@ class Invocation:
         span = self._span
         if span is None:
             return
-        if outcome is not Outcome.SUCCESS and span.is_recording():
+        if (outcome is not Outcome.SUCCESS or self._tags_pending) and span.is_recording():
+            self._add_pending_event(span)
             span.set_attribute(semconv.ATTR_OUTCOME, outcome.value)
             if error is not None:
                 span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.end(end_time)
+
+    def _add_pending_event(self, span: Span) -> None:
+        if self._tags_pending:
+            self._tags_pending = False
+            self.router.instruments.add_feature_flag_event(
+                span, self.router.name, self.decision.phase,
+                timestamp=getattr(span, "start_time", None),
+            )
 
     def _record(self, implementation: Implementation, outcome: Outcome, elapsed: float) -> None:
         if self.monitored:
@@ -372,17 +391,19 @@ class ShadowRun:
         call_hook(router.options.hooks, "on_mismatch", report)
 
 
+_ATOMIC = frozenset({str, int, float, bool, bytes, type(None)})
 _IMMUTABLE = (str, int, float, bool, bytes, type(None), frozenset)
 
 
 def _immutable(value: Any) -> bool:
-    if isinstance(value, _IMMUTABLE):
+    kind = type(value)
+    if kind in _ATOMIC:
         return True
-    if type(value) is tuple:
+    if kind is tuple:
         return all(_immutable(item) for item in value)
-    if type(value) is dict:  # the call's own kwargs dict: fresh per call, values checked
+    if kind is dict:  # the call's own kwargs dict: fresh per call, values checked
         return all(_immutable(item) for item in value.values())
-    return False
+    return isinstance(value, _IMMUTABLE)  # their subclasses (enums, str subclasses), frozensets
 
 
 class _Pickled:

@@ -18,7 +18,7 @@ from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.errors import MigrationDefinitionError
 from aurum_otel.invocation import Invocation
 from aurum_otel.phase import Implementation, Phase, PhaseState
-from aurum_otel.registry import generation, get_registry
+from aurum_otel.registry import Resolved, generation, get_registry
 from aurum_otel.router import decide
 from aurum_otel.telemetry import Instruments
 
@@ -118,6 +118,7 @@ class Router:
         self.shadows = registry.shadows
         self.rand = registry.rand
         self._touched: Phase | None = None
+        self._hint: Resolved | None = None
         self._generation = generation()
 
     def enabled(self) -> bool:
@@ -129,7 +130,7 @@ class Router:
         if self._generation != _registry_module._generation:
             self.bind()
         runtime = self.runtime
-        runtime.resolved()
+        self._hint = runtime.resolved()
         return runtime.needs_shell
 
     def begin(
@@ -137,9 +138,13 @@ class Router:
         kwargs: dict[str, Any],
     ) -> Invocation | None:
         """Decide this call; ``None`` means "just call legacy, no telemetry" (monitoring off)."""
-        if self._generation != generation():
+        if self._generation != _registry_module._generation:
             self.bind()
-        resolved = self.runtime.resolved()
+            resolved = self.runtime.resolved()
+        else:
+            # wrapt asked enabled() just before this call: reuse what it resolved (on any thread,
+            # the same migration's state as of a moment ago) instead of resolving twice.
+            resolved = self._hint or self.runtime.resolved()
         state = resolved.state
         if state.phase is not self._touched and resolved.monitoring:
             self._touched = state.phase

@@ -64,7 +64,7 @@ class Instruments:
             description="Phase transitions, by from, to and reason.",
         )
         self._lock = threading.Lock()
-        self._span_attrs: dict[tuple[str, Phase, Implementation, str | None], Attributes] = {}
+        self._span_attrs: dict[tuple[Any, ...], Attributes] = {}
         self._event_attrs: dict[tuple[str, Phase], Any] = {}
         self._call_attrs: dict[tuple[str, Phase, Implementation, Role, Outcome], Attributes] = {}
         self._comparison_attrs: dict[tuple[str, Phase, Comparison], Attributes] = {}
@@ -86,17 +86,17 @@ class Instruments:
             yield Observation(count, self.comparison_attributes(*key))
 
     def span_attributes(self, name: str, phase: Phase, implementation: Implementation,
-                        source: str | None = None) -> Attributes:
-        key = (name, phase, implementation, source)
+                        source: str | None = None, *, outcome: bool = True) -> Attributes:
+        key = (name, phase, implementation, source, outcome)
         attrs = self._span_attrs.get(key)
         if attrs is None:
             attrs = {
                 semconv.ATTR_NAME: name,
                 semconv.ATTR_PHASE: phase.value,
                 semconv.ATTR_IMPLEMENTATION: implementation.value,
-                # The usual outcome, set up front: only an error or a fallback overwrites it.
-                semconv.ATTR_OUTCOME: Outcome.SUCCESS.value,
             }
+            if outcome:  # the usual outcome, set up front: only an error or a fallback changes it
+                attrs[semconv.ATTR_OUTCOME] = Outcome.SUCCESS.value
             # Each attribute is validated by the SDK on every span: the usual sources (the
             # store, the default) go unsaid; the ones an operator must notice are tagged.
             if source is not None and source not in _ORDINARY_SOURCES:
@@ -110,14 +110,14 @@ class Instruments:
         key = (name, phase, implementation, "shadow")
         attrs = self._span_attrs.get(key)
         if attrs is None:
-            attrs = {**self.span_attributes(name, phase, implementation),
+            attrs = {**self.span_attributes(name, phase, implementation, outcome=False),
                      semconv.ATTR_ROLE: Role.SHADOW.value}
-            del attrs[semconv.ATTR_OUTCOME]
             with self._lock:
                 self._span_attrs[key] = attrs
         return attrs
 
-    def add_feature_flag_event(self, span: Any, name: str, phase: Phase) -> None:
+    def add_feature_flag_event(self, span: Any, name: str, phase: Phase,
+                               timestamp: int | None = None) -> None:
         """Add the ``feature_flag.evaluation`` event (OTel feature-flag conventions).
 
         On the SDK's spans the event's attributes are validated once per (name, phase) and
@@ -131,9 +131,10 @@ class Instruments:
                 self._event_attrs[key] = attributes
         add = getattr(span, "_add_event", None)
         if add is not None and _SdkEvent is not None:
-            add(_SdkEvent(semconv.EVENT_FEATURE_FLAG, attributes))
+            add(_SdkEvent(semconv.EVENT_FEATURE_FLAG, attributes, timestamp))
         else:
-            span.add_event(semconv.EVENT_FEATURE_FLAG, feature_flag_event(name, phase))
+            span.add_event(semconv.EVENT_FEATURE_FLAG, feature_flag_event(name, phase),
+                           timestamp)
 
     def call_attributes(
         self, name: str, phase: Phase, implementation: Implementation, role: Role, outcome: Outcome
