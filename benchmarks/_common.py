@@ -255,12 +255,13 @@ def time_once(fn: Callable[..., Any]) -> float:
 
 
 def caller_latencies(sides: dict[str, Callable[..., Any]], samples: int,
-               block: int = 10) -> dict[str, list[float]]:
+                     block: int = 10, pause: float = 0.0) -> dict[str, list[float]]:
     """Caller latency of each side, in blocks of ``block`` consecutive calls per side, the sides'
     blocks interleaved so they share the machine's conditions. Within a block a side meets its own
     background work (our shadows of the previous calls compete for the GIL with the next call, as
     in a service); the first call of each block is not kept, so one side's background work is not
-    charged to the next side."""
+    charged to the next side. ``pause`` seconds pass (untimed) after every call, as between a
+    service's requests."""
     names = list(sides)
     for name in names:
         time_once(sides[name])
@@ -274,6 +275,8 @@ def caller_latencies(sides: dict[str, Callable[..., Any]], samples: int,
             for _ in range(block - 1):
                 if len(found[name]) < samples:
                     found[name].append(time_once(fn))
+                    if pause:
+                        time.sleep(pause)
         i += 1
     return found
 

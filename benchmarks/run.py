@@ -51,6 +51,7 @@ from _common import (  # noqa: E402
     versions,
 )
 from _peers import LaunchDarkly, laboratory_experiment, naive_instrumented, passthrough  # noqa: E402
+from opentelemetry.trace import set_span_in_context  # noqa: E402
 
 import aurum_otel  # noqa: E402
 from aurum_otel import BaseHooks, FileStore, MismatchReport, Phase, Rollout, migrated  # noqa: E402
@@ -183,6 +184,31 @@ class Bench:
             raise RuntimeError("shadows did not finish within 120 s")
 
 
+def two_spans(telemetry: Telemetry) -> Callable[..., Any]:
+    """The least any hybrid call under the telemetry contract does: the call's span and its
+    shadow's child span with the contract's attributes, both implementations, ``==``."""
+    tracer = telemetry.tracer_provider.get_tracer("bench.floor")
+    call_attributes = {"aurum.migration.name": "bench_floor", "aurum.migration.phase": "hybrid",
+                       "aurum.migration.implementation": "legacy",
+                       "aurum.migration.outcome": "success"}
+    shadow_attributes = {"aurum.migration.name": "bench_floor", "aurum.migration.phase": "hybrid",
+                         "aurum.migration.implementation": "simplified",
+                         "aurum.migration.role": "shadow"}
+
+    def call(user: int = 7) -> dict[str, Any]:
+        span = tracer.start_span("migrate bench_floor", attributes=call_attributes)
+        value = legacy_impl(user)
+        span.end()
+        shadow = tracer.start_span("shadow bench_floor", context=set_span_in_context(span),
+                                   attributes=shadow_attributes)
+        other = simplified_impl(user)
+        shadow.set_attribute("aurum.migration.comparison", "match" if other == value else "mismatch")
+        shadow.end()
+        return value
+
+    return call
+
+
 def calls(fn: Callable[..., Any], after: Callable[[], None]) -> Callable[[int], None]:
     def batch(n: int) -> None:
         for _ in range(n):
@@ -238,6 +264,28 @@ def measure_2(bench: Bench, sizes: Sizes) -> list[Row]:
             "2c. same with copy_args=False vs LaunchDarkly",
             f"{nocopy.a_us:.1f} µs", f"{nocopy.b_us:.1f} µs (LD)", nocopy.ratio, "info", None,
             notes=_spread(nocopy), extra=asdict(nocopy),
+        ))
+        floor = paired(calls(two_spans(bench.telemetry), flush), calls(ld.read, flush),
+                       n=sizes.n_hybrid, rounds=sizes.rounds)
+        rows.append(Row(
+            "2d. floor of the contract: the call's span and its shadow's span alone vs LaunchDarkly",
+            f"{floor.a_us:.1f} µs", f"{floor.b_us:.1f} µs (LD)", floor.ratio, "info", None,
+            notes=("two SDK spans with the contract's attributes, start + end + export, both "
+                   "implementations and == inline; no routing, copies, metrics or threads; "
+                   + _spread(floor)),
+            extra=asdict(floor),
+        ))
+        latency = caller_latencies({"ours": bench.hybrid, "LaunchDarkly": ld.read},
+                                   sizes.latency_samples, pause=0.002)
+        bench.join_shadows()
+        p50 = {side: percentile(values, 50) for side, values in latency.items()}
+        rows.append(Row(
+            "2e. the same hybrid call, caller p50 latency (2 ms between calls) vs LaunchDarkly",
+            f"{p50['ours'] * 1e6:.1f} µs", f"{p50['LaunchDarkly'] * 1e6:.1f} µs (LD)",
+            p50["ours"] / p50["LaunchDarkly"], "info", None,
+            notes=(f"what the caller waits: ours runs the shadow on a worker between calls; "
+                   f"{sizes.latency_samples} calls per side, interleaved blocks of 10"),
+            extra={side: {"p50": p50[side], "p95": percentile(v, 95)} for side, v in latency.items()},
         ))
     finally:
         ld.close()
