@@ -24,6 +24,7 @@ from aurum_otel.compare import ComparisonResult, as_result, deep_compare
 from aurum_otel.hooks import MismatchReport, call_hook
 from aurum_otel.phase import Comparison, Implementation, Outcome, PhaseState, Role
 from aurum_otel.router import Decision
+from aurum_otel.shadow import Offer
 
 if TYPE_CHECKING:
     from aurum_otel.migrated import Router
@@ -132,17 +133,22 @@ class Invocation:
     def succeeded(self, value: Any) -> Any:
         elapsed = _clock() - self._started
         self._detach()
-        if self._shadow_args is not None and not self.is_async and self.router.shadows.idle():
-            # A shadow worker is free, so it closes this call's span (with this end time) and
-            # counts the call before it runs the shadow: the caller returns without doing either.
-            self._hand_off_shadow(value, None, closing=(elapsed, time.time_ns()))
+        if self._shadow_args is not None and not self.is_async:
+            # The shadow's job closes this call's span (with this end time) and counts the call
+            # before it runs the shadow, if a worker starts it at once; otherwise the caller does.
+            self._hand_off_shadow(value, None, closing=elapsed)
         else:
             self._end(self._outcome, elapsed, None)
             self._hand_off_shadow(value, None)
         return value
 
-    def close(self, elapsed: float, end_time: int) -> None:
-        """Count and close a successful call whose end was handed to a shadow worker."""
+    def close(self, elapsed: float) -> None:
+        """Count and close a successful call whose end was handed to a shadow worker.
+
+        The span ends ``elapsed`` after it started: its duration is the one the call counted.
+        """
+        start_time: int | None = getattr(self._span, "start_time", None)
+        end_time = None if start_time is None else start_time + int(elapsed * 1e9)
         self._end(Outcome.SUCCESS, elapsed, None, end_time)
 
     def _detach(self) -> None:
@@ -180,7 +186,7 @@ class Invocation:
             )
 
     def _hand_off_shadow(self, value: Any, error: BaseException | None,
-                         closing: tuple[float, int] | None = None) -> None:
+                         closing: float | None = None) -> None:
         if self._shadow_args is None or self.decision.shadow is None:
             return
         copied, payload = self._shadow_args
@@ -191,18 +197,20 @@ class Invocation:
             router, self.decision, self.decision.shadow,
             router.target(self.decision.shadow, self._wrapped, self._instance),
             payload if copied else None, value, error, self._span,
+            closing=None if closing is None else (self, closing),
         )
-        if closing is not None:
-            run.closes(self, *closing)
         if not copied:
             run.close_call()
             run.uncopyable()
         elif self.is_async:
             if not router.shadows.submit_async(run.async_job):
                 run.dropped()
-        elif not router.shadows.submit(run.sync_job):
-            run.close_call()
-            run.dropped()
+        else:
+            offer = router.shadows.offer(run.sync_job)
+            if offer is not Offer.STARTING:
+                run.close_call()  # no free worker: never leave a call's span behind a busy one
+            if offer is Offer.DROPPED:
+                run.dropped()
 
 
 class ShadowRun:
@@ -217,7 +225,7 @@ class ShadowRun:
         self, router: Router, decision: Decision, implementation: Implementation,
         target: Callable[..., Any], payload: Any,
         authoritative_value: Any, authoritative_error: BaseException | None,
-        parent: Span | None,
+        parent: Span | None, *, closing: tuple[Invocation, float] | None = None,
     ) -> None:
         self.router = router
         self.decision = decision
@@ -228,20 +236,18 @@ class ShadowRun:
         self._authoritative_error = authoritative_error
         self._parent = parent
         self._deadline = _clock() + router.options.shadow_timeout
-        self._closing: tuple[Invocation, float, int] | None = None
-
-    def closes(self, invocation: Invocation, elapsed: float, end_time: int) -> None:
-        """Make this run close ``invocation``'s call first (or at exit, if it never starts)."""
-        self._closing = (invocation, elapsed, end_time)
-        self.router.shadows.hand_over(self)
+        # (invocation, elapsed): this run closes that call first (or at exit, if never started)
+        self._closing = closing
+        if closing is not None:
+            router.shadows.hand_over(self)
 
     def close_call(self) -> None:
         """Close the call handed to this run, once, whoever gets here first."""
         if self._closing is not None and self.router.shadows.take_back(self):
-            invocation, elapsed, end_time = self._closing
+            invocation, elapsed = self._closing
             self._closing = None
             try:
-                invocation.close(elapsed, end_time)
+                invocation.close(elapsed)
             except Exception:  # telemetry must never take down a shadow worker
                 logger.warning("closing the call span of %r failed", self.router.name,
                                exc_info=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import enum
 import logging
 import os
 import queue
@@ -26,6 +27,14 @@ class HandedOver(Protocol):
 
 
 logger = logging.getLogger("aurum_otel.shadow")
+
+
+class Offer(enum.Enum):
+    """What became of a job offered to the executor."""
+
+    STARTING = "starting"  # a worker was free: it starts now
+    QUEUED = "queued"  # every worker busy: it waits its turn
+    DROPPED = "dropped"  # the queue was full or the executor closed: nothing queued
 
 DEFAULT_WORKERS = 2
 DEFAULT_QUEUE_SIZE = 1024
@@ -55,10 +64,6 @@ class ShadowExecutor:
         self._closed = False
         self._handed: set[HandedOver] = set()  # calls a queued job is to close
 
-    def idle(self) -> bool:
-        """A worker is free right now, so a job submitted now starts at once."""
-        return self._in_flight < self.workers and not self._closed
-
     def hand_over(self, item: HandedOver) -> None:
         """``item`` owes a call its closing; :meth:`close_handed_over` pays it if no job does."""
         self._handed.add(item)
@@ -78,16 +83,22 @@ class ShadowExecutor:
 
     def submit(self, job: Callable[[], None]) -> bool:
         """Queue ``job``; ``False`` (and nothing queued) when the queue is full or closed."""
+        return self.offer(job) is not Offer.DROPPED
+
+    def offer(self, job: Callable[[], None]) -> Offer:
+        """Queue ``job`` and say whether a free worker starts it at once, it waits, or it was
+        dropped (the queue full, or the executor closed)."""
         if self._closed:
-            return False
+            return Offer.DROPPED
         with self._lock:
             if self._in_flight >= self.queue_size + self.workers:
-                return False  # every worker busy and queue_size jobs waiting
+                return Offer.DROPPED  # every worker busy and queue_size jobs waiting
+            starting = self._in_flight < self.workers
             self._in_flight += 1
             if len(self._threads) < self.workers:
                 self._start_workers()
         self._queue.put(job)
-        return True
+        return Offer.STARTING if starting else Offer.QUEUED
 
     def submit_async(self, job: Callable[[], Coroutine[Any, Any, None]]) -> bool:
         """Schedule ``job()`` on the running loop; ``False`` when too many are in flight."""
@@ -99,8 +110,8 @@ class ShadowExecutor:
         return True
 
     def pending(self) -> int:
-        """Sync jobs queued or running, plus async shadows in flight."""
-        return self._in_flight + len(self._async_tasks)
+        """Sync jobs queued and not yet started, plus async shadows in flight."""
+        return self._queue.qsize() + len(self._async_tasks)
 
     def join(self, timeout: float = 5.0) -> bool:
         """Wait until every submitted sync job has finished (for tests and orderly shutdown).

@@ -12,7 +12,7 @@ import pytest
 
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
 from aurum_otel.registry import get_registry
-from aurum_otel.shadow import ShadowExecutor
+from aurum_otel.shadow import Offer, ShadowExecutor
 
 SHADOW_ALL = Rollout(percent=0, compare=100)
 
@@ -68,6 +68,33 @@ def test_a_call_closed_by_a_shadow_worker_keeps_the_callers_timing(shadowing: Pa
         assert telemetry.counts("aurum.migration.calls", role="shadow") == 1
 
 
+def test_with_every_worker_busy_the_caller_closes_its_own_span(shadowing: Path) -> None:
+    gate = threading.Event()
+
+    @migrated("m")
+    def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    def _waits() -> int:
+        gate.wait(5)
+        return 1
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        get_registry()._shadows = ShadowExecutor(workers=1, queue_size=4)
+        assert fetch() == 1  # its shadow holds the only worker
+        assert fetch() == 1  # its shadow waits in the queue: the caller closes the span now
+        deadline = time.monotonic() + 2
+        while len(telemetry.spans("migrate m")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(telemetry.spans("migrate m")) == 2  # both, while the worker is still held
+        gate.set()
+        telemetry.wait_for_shadows()
+        assert len(telemetry.spans("migrate m")) == 2
+        assert telemetry.counts("aurum.migration.calls", role="authoritative") == 2
+        assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 2
+
+
 def test_a_call_handed_to_a_job_that_never_started_is_closed_at_shutdown(
     shadowing: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -83,10 +110,12 @@ def test_a_call_handed_to_a_job_that_never_started_is_closed_at_shutdown(
         return 1
 
     with testing.capture(state_dir=shadowing) as telemetry:
-        registry = get_registry()
-        executor = registry._shadows = ShadowExecutor(workers=1, queue_size=4)
+        executor = get_registry()._shadows = ShadowExecutor(workers=1, queue_size=4)
         assert fetch() == 1  # its shadow holds the only worker
-        monkeypatch.setattr(ShadowExecutor, "idle", lambda self: True)  # as if it looked free
+        offer = ShadowExecutor.offer
+        # As if the worker was free when the job was offered and got taken a moment later.
+        monkeypatch.setattr(ShadowExecutor, "offer",
+                            lambda self, job: offer(self, job) and Offer.STARTING)
         assert fetch() == 1  # handed to a job queued behind the held worker
         time.sleep(0.1)
         assert len(telemetry.spans("migrate m")) == 1
