@@ -9,6 +9,9 @@ in-memory span exporter and metric reader into aurum-otel's registry::
         with testing.capture(state_dir=tmp_path) as telemetry:
             load_settings()
         assert telemetry.spans()[0].attributes["aurum.migration.phase"] == "legacy"
+
+In hybrid, a shadow worker usually closes the call's span before it runs the shadow, so read spans
+and counts after ``telemetry.wait_for_shadows()`` (leaving the ``with`` block does it).
 """
 
 from __future__ import annotations
