@@ -35,19 +35,19 @@ from opentelemetry import context, metrics, trace
 import aurum_otel
 from aurum_otel import FileStore, Phase, Rollout, migrated, semconv
 from aurum_otel.compare import deep_compare
-from aurum_otel.invocation import ShadowRun
+from aurum_otel.invocation import ShadowRun, _thaw, _try_copy
 from aurum_otel.phase import Implementation
 from aurum_otel.router import decide
-from aurum_otel.shadow import ShadowExecutor
+from aurum_otel.shadow import Offer, ShadowExecutor
 from aurum_otel.telemetry import feature_flag_event
 
 
 class InlineShadows(ShadowExecutor):
     """Runs every shadow at once on the submitting thread (profiling only)."""
 
-    def submit(self, job: Callable[[], None]) -> bool:
+    def offer(self, job: Callable[[], None]) -> Offer:
         job()
-        return True
+        return Offer.STARTING
 
 
 def per_call_us(fn: Callable[[], Any], n: int, rounds: int = 7) -> float:
@@ -239,6 +239,8 @@ def breakdown(telemetry: Any, tmp: str, registry: Any, legacy_fn: Any, hybrid_fn
         ("shadow-side pieces:", None),
         ("  copy.deepcopy(((7,), {})) (arguments)", lambda: copy.deepcopy(((7,), {}))),
         ("  copy.deepcopy(result)", lambda: copy.deepcopy(value)),
+        ("  snapshot of the result (pickle) + thaw, as aurum-otel takes it",
+         lambda: _thaw(_try_copy(value)[1])),
         ("  deep_compare(result, result')", lambda: deep_compare(value, other)),
         ("  result == result' (for scale)", lambda: value == other),
     ]
