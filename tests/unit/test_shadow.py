@@ -5,6 +5,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ def test_a_call_closed_by_a_shadow_worker_keeps_the_callers_timing(shadowing: Pa
         assert telemetry.counts("aurum.migration.calls", role="shadow") == 1
 
 
-def test_with_every_worker_busy_the_caller_closes_its_own_span(shadowing: Path) -> None:
+def _held_migration() -> tuple[Callable[[], int], threading.Event]:
+    """A migration whose shadow holds its worker until the returned gate is set."""
     gate = threading.Event()
 
     @migrated("m")
@@ -80,6 +82,11 @@ def test_with_every_worker_busy_the_caller_closes_its_own_span(shadowing: Path) 
         gate.wait(5)
         return 1
 
+    return fetch, gate
+
+
+def test_with_every_worker_busy_the_caller_closes_its_own_span(shadowing: Path) -> None:
+    fetch, gate = _held_migration()
     with testing.capture(state_dir=shadowing) as telemetry:
         get_registry()._shadows = ShadowExecutor(workers=1, queue_size=4)
         assert fetch() == 1  # its shadow holds the only worker
@@ -98,17 +105,7 @@ def test_with_every_worker_busy_the_caller_closes_its_own_span(shadowing: Path) 
 def test_a_call_handed_to_a_job_that_never_started_is_closed_at_shutdown(
     shadowing: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = threading.Event()
-
-    @migrated("m")
-    def fetch() -> int:
-        return 1
-
-    @fetch.simplified
-    def _waits() -> int:
-        gate.wait(5)
-        return 1
-
+    fetch, gate = _held_migration()
     with testing.capture(state_dir=shadowing) as telemetry:
         executor = get_registry()._shadows = ShadowExecutor(workers=1, queue_size=4)
         assert fetch() == 1  # its shadow holds the only worker
