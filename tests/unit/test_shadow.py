@@ -65,6 +65,8 @@ def test_a_call_closed_by_a_shadow_worker_keeps_the_callers_timing(shadowing: Pa
         assert 0.05 <= (call.end_time - call.start_time) / 1e9 < 0.25  # not the shadow's 0.3 s
         assert shadow.parent is not None and shadow.parent.span_id == call.context.span_id
         assert call.attributes is not None and call.attributes["aurum.migration.outcome"] == "success"
+        (event,) = [e for e in call.events if e.name == "feature_flag.evaluation"]
+        assert event.timestamp == call.start_time  # added at close, stamped with the start
         assert telemetry.counts("aurum.migration.calls", role="authoritative") == 1
         assert telemetry.counts("aurum.migration.calls", role="shadow") == 1
 
