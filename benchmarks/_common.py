@@ -88,15 +88,17 @@ class Telemetry:
         self.meter_provider.shutdown()
 
 
-def make_telemetry(*, export_interval_millis: int = 200, max_queue_size: int = 1 << 17) -> Telemetry:
+def make_telemetry(*, export_interval_millis: int = 200, max_queue_size: int = 1 << 17,
+                   sampler: Any = None) -> Telemetry:
     """Providers as an application would set them up, with exporters that drop.
 
     The span queue is large enough that the BatchSpanProcessor never sheds a span inside one timed
     batch (every batch ends with a flush), so dropping spans can never make a side look cheaper.
-    The metric reader exports every ``export_interval_millis`` *during* the run.
+    The metric reader exports every ``export_interval_millis`` *during* the run. ``sampler``:
+    the SDK's default (parent-based, always on) unless given.
     """
     span_exporter = DropSpanExporter()
-    tracer_provider = TracerProvider()
+    tracer_provider = TracerProvider(sampler=sampler)
     tracer_provider.add_span_processor(
         BatchSpanProcessor(span_exporter, max_queue_size=max_queue_size, max_export_batch_size=512)
     )

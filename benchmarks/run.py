@@ -51,6 +51,7 @@ from _common import (  # noqa: E402
     versions,
 )
 from _peers import LaunchDarkly, laboratory_experiment, naive_instrumented, passthrough  # noqa: E402
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased  # noqa: E402
 from opentelemetry.trace import set_span_in_context  # noqa: E402
 
 import aurum_otel  # noqa: E402
@@ -126,8 +127,8 @@ class Bench:
         hybrid = Rollout(percent=0, compare=100)
         for name in ("bench_legacy", "bench_off", "bench_sleep_legacy"):
             store.transition(name, Phase.LEGACY, actor="bench", reason="bench")
-        for name in ("bench_hybrid", "bench_hybrid_nocopy", "bench_sleep", "bench_hang",
-                     "bench_hang_fast"):
+        for name in ("bench_hybrid", "bench_hybrid_nocopy", "bench_hybrid_sampled", "bench_sleep",
+                     "bench_hang", "bench_hang_fast"):
             store.transition(name, Phase.HYBRID, hybrid, actor="bench", reason="bench")
         self.registry = aurum_otel.get_registry()
         self.release = threading.Event()  # lets the hung shadows of measure 6 go at the end
@@ -156,6 +157,11 @@ class Bench:
         self.hybrid = define("bench_hybrid", legacy_impl, simplified_impl)
         self.hybrid_nocopy = define("bench_hybrid_nocopy", legacy_impl, simplified_impl,
                                     copy_args=False)
+        # A common production setting: 1 trace in 10 recorded (parent-based), counts exact.
+        self.sampled = make_telemetry(sampler=ParentBased(TraceIdRatioBased(0.1)))
+        self.hybrid_sampled = define("bench_hybrid_sampled", legacy_impl, simplified_impl,
+                                     tracer_provider=self.sampled.tracer_provider,
+                                     meter_provider=self.sampled.meter_provider)
         self.off = define("bench_off", legacy_impl, simplified_impl)
         self.sleep = define("bench_sleep", sleeping, sleeping_v2)
         self.sleep_legacy = define("bench_sleep_legacy", sleeping, sleeping_v2)
@@ -286,6 +292,22 @@ def measure_2(bench: Bench, sizes: Sizes) -> list[Row]:
             notes=(f"what the caller waits: ours runs the shadow on a worker between calls; "
                    f"{sizes.latency_samples} calls per side, interleaved blocks of 10"),
             extra={side: {"p50": p50[side], "p95": percentile(v, 95)} for side, v in latency.items()},
+        ))
+        sampled_flush = bench.sampled.flush
+
+        def sampled_after() -> None:
+            bench.join_shadows()
+            sampled_flush()
+
+        sampled = paired(calls(bench.hybrid_sampled, sampled_after), calls(ld.read, flush),
+                         n=sizes.n_hybrid, rounds=sizes.rounds)
+        rows.append(Row(
+            "2f. the hybrid call of 2 under a 10 % parent-based trace sampler vs LaunchDarkly",
+            f"{sampled.a_us:.1f} µs", f"{sampled.b_us:.1f} µs (LD)", sampled.ratio, "info", None,
+            notes=("ParentBased(TraceIdRatioBased(0.1)) on our own providers: 1 call in 10 "
+                   "records its two spans, every call and comparison still counted; "
+                   + _spread(sampled)),
+            extra=asdict(sampled),
         ))
     finally:
         ld.close()
