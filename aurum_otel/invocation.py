@@ -78,7 +78,7 @@ class Invocation:
         if decision.shadow is not None:
             # Copied before the authoritative runs, so its mutations cannot reach the shadow.
             self._shadow_args = (
-                _try_copy((self._args, self._kwargs)) if router.options.copy_args
+                _try_copy_inputs(self._args, self._kwargs) if router.options.copy_args
                 else (True, (self._args, self._kwargs))
             )
         if self.monitored:
@@ -407,8 +407,6 @@ def _immutable(value: Any) -> bool:
         return True
     if kind is tuple:
         return all(_immutable(item) for item in value)
-    if kind is dict:  # the call's own kwargs dict: fresh per call, values checked
-        return all(_immutable(item) for item in value.values())
     return isinstance(value, _IMMUTABLE)  # their subclasses (enums, str subclasses), frozensets
 
 
@@ -419,6 +417,17 @@ class _Pickled:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+
+
+def _try_copy_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    """Snapshot a call's arguments for its shadow (see :func:`_try_copy`).
+
+    The keyword dict is the call's own, fresh per call and seen by no one else, so only its
+    values need protecting.
+    """
+    if _immutable(args) and all(_immutable(value) for value in kwargs.values()):
+        return True, (args, kwargs)
+    return _try_copy((args, kwargs))
 
 
 def _try_copy(value: Any) -> tuple[bool, Any]:

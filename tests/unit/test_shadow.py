@@ -313,6 +313,26 @@ def test_a_caller_mutating_its_result_does_not_fake_a_mismatch(shadowing: Path) 
         assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 1
 
 
+def test_a_caller_mutating_a_flat_dict_result_does_not_fake_a_mismatch(shadowing: Path) -> None:
+    gate = threading.Event()
+
+    @migrated("m")
+    def fetch() -> dict[str, int]:
+        return {"n": 1}
+
+    @fetch.simplified
+    def _fetch() -> dict[str, int]:
+        gate.wait(2)
+        return {"n": 1}
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        result = fetch()
+        result["n"] = 2  # every value immutable, the dict itself is not
+        gate.set()
+        telemetry.wait_for_shadows()
+        assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 1
+
+
 def test_uncopyable_arguments_skip_the_shadow(shadowing: Path) -> None:
     lock = threading.Lock()
     ran: list[str] = []
