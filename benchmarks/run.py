@@ -242,45 +242,36 @@ def measure_1(bench: Bench, sizes: Sizes) -> list[Row]:
 def measure_2(bench: Bench, sizes: Sizes) -> list[Row]:
     flush = bench.telemetry.flush
 
-    def ours_after() -> None:
-        bench.join_shadows()  # the shadows are part of the cost
-        flush()
+    def awaiting_shadows(telemetry: Telemetry) -> Callable[[], None]:
+        def after() -> None:
+            bench.join_shadows()  # the shadows are part of the cost
+            telemetry.flush()
+
+        return after
 
     ld = LaunchDarkly(legacy_impl, simplified_impl)
     lab = laboratory_experiment(legacy_impl, simplified_impl)
-    rows = []
+
+    def versus(label: str, ours: Callable[[int], None], peer: Callable[..., Any], peer_name: str,
+               target: tuple[str, float | None] = ("info", None), note: str = "") -> Row:
+        result = paired(ours, calls(peer, flush), n=sizes.n_hybrid, rounds=sizes.rounds)
+        return Row(label, f"{result.a_us:.1f} µs", f"{result.b_us:.1f} µs ({peer_name})",
+                   result.ratio, *target, notes=note + _spread(result), extra=asdict(result))
+
+    ours = calls(bench.hybrid, awaiting_shadows(bench.telemetry))
     try:
-        vs_ld = paired(calls(bench.hybrid, ours_after), calls(ld.read, flush), n=sizes.n_hybrid,
-                       rounds=sizes.rounds)
-        rows.append(Row(
-            "2. hybrid, shadow+compare every call vs LaunchDarkly Migrator.read (shadow, serial)",
-            f"{vs_ld.a_us:.1f} µs", f"{vs_ld.b_us:.1f} µs (LD)", vs_ld.ratio, "<=", 1.0,
-            notes=_spread(vs_ld), extra=asdict(vs_ld),
-        ))
-        vs_lab = paired(calls(bench.hybrid, ours_after), calls(lab, flush), n=sizes.n_hybrid,
-                        rounds=sizes.rounds)
-        rows.append(Row(
-            "2b. same vs laboratory.Experiment (serial, no telemetry)",
-            f"{vs_lab.a_us:.1f} µs", f"{vs_lab.b_us:.1f} µs (lab)", vs_lab.ratio, "info", None,
-            notes=_spread(vs_lab), extra=asdict(vs_lab),
-        ))
-        nocopy = paired(calls(bench.hybrid_nocopy, ours_after), calls(ld.read, flush),
-                        n=sizes.n_hybrid, rounds=sizes.rounds)
-        rows.append(Row(
-            "2c. same with copy_args=False vs LaunchDarkly",
-            f"{nocopy.a_us:.1f} µs", f"{nocopy.b_us:.1f} µs (LD)", nocopy.ratio, "info", None,
-            notes=_spread(nocopy), extra=asdict(nocopy),
-        ))
-        floor = paired(calls(two_spans(bench.telemetry), flush), calls(ld.read, flush),
-                       n=sizes.n_hybrid, rounds=sizes.rounds)
-        rows.append(Row(
-            "2d. floor of the contract: the call's span and its shadow's span alone vs LaunchDarkly",
-            f"{floor.a_us:.1f} µs", f"{floor.b_us:.1f} µs (LD)", floor.ratio, "info", None,
-            notes=("two SDK spans with the contract's attributes, start + end + export, both "
-                   "implementations and == inline; no routing, copies, metrics or threads; "
-                   + _spread(floor)),
-            extra=asdict(floor),
-        ))
+        rows = [
+            versus("2. hybrid, shadow+compare every call vs LaunchDarkly Migrator.read (shadow, serial)",
+                   ours, ld.read, "LD", ("<=", 1.0)),
+            versus("2b. same vs laboratory.Experiment (serial, no telemetry)", ours, lab, "lab"),
+            versus("2c. same with copy_args=False vs LaunchDarkly",
+                   calls(bench.hybrid_nocopy, awaiting_shadows(bench.telemetry)), ld.read, "LD"),
+            versus("2d. floor of the contract: the call's span and its shadow's span alone vs "
+                   "LaunchDarkly", calls(two_spans(bench.telemetry), flush), ld.read, "LD",
+                   note=("two SDK spans with the contract's attributes, start + end + export, "
+                         "both implementations and == inline; no routing, copies, metrics or "
+                         "threads; ")),
+        ]
         latency = caller_latencies({"ours": bench.hybrid, "LaunchDarkly": ld.read},
                                    sizes.latency_samples, pause=0.002)
         bench.join_shadows()
@@ -293,21 +284,11 @@ def measure_2(bench: Bench, sizes: Sizes) -> list[Row]:
                    f"{sizes.latency_samples} calls per side, interleaved blocks of 10"),
             extra={side: {"p50": p50[side], "p95": percentile(v, 95)} for side, v in latency.items()},
         ))
-        sampled_flush = bench.sampled.flush
-
-        def sampled_after() -> None:
-            bench.join_shadows()
-            sampled_flush()
-
-        sampled = paired(calls(bench.hybrid_sampled, sampled_after), calls(ld.read, flush),
-                         n=sizes.n_hybrid, rounds=sizes.rounds)
-        rows.append(Row(
+        rows.append(versus(
             "2f. the hybrid call of 2 under a 10 % parent-based trace sampler vs LaunchDarkly",
-            f"{sampled.a_us:.1f} µs", f"{sampled.b_us:.1f} µs (LD)", sampled.ratio, "info", None,
-            notes=("ParentBased(TraceIdRatioBased(0.1)) on our own providers: 1 call in 10 "
-                   "records its two spans, every call and comparison still counted; "
-                   + _spread(sampled)),
-            extra=asdict(sampled),
+            calls(bench.hybrid_sampled, awaiting_shadows(bench.sampled)), ld.read, "LD",
+            note=("ParentBased(TraceIdRatioBased(0.1)) on our own providers: 1 call in 10 records "
+                  "its two spans, every call and comparison still counted; "),
         ))
     finally:
         ld.close()
