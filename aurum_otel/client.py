@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -59,18 +60,12 @@ class MigratedClient(ObjectProxy[Any]):
         bound_legacy: Callable[..., Any] = getattr(self.__wrapped__, attribute)
         simplified_method: Callable[..., Any] = getattr(self._self_simplified, attribute)
 
-        # A plain function around the bound method: wrapt then passes no instance, so the
-        # simplified callable (a bound method, a partial, a mock) is called as it is.
-        @functools.wraps(bound_legacy)
-        def legacy_method(*args: Any, **kwargs: Any) -> Any:
-            return bound_legacy(*args, **kwargs)
-
         routed = migrated(
             self._self_name,
             writes=attribute in self._self_writes,
             comparator=self._self_comparators.get(attribute, deep_compare),
             **self._self_options,
-        )(legacy_method)
+        )(_unbound(bound_legacy))
         routed.simplified(simplified_method)
         return routed
 
@@ -93,6 +88,25 @@ class MigratedClient(ObjectProxy[Any]):
                     errors.append(exc)
         if errors:
             raise errors[0]
+
+
+def _unbound(bound: Callable[..., Any]) -> Callable[..., Any]:
+    """A plain function (sync or async, as ``bound`` is) around a bound method: wrapt then
+    passes no instance, so the simplified callable (a bound method, a partial, a mock) is called
+    as it is."""
+    if inspect.iscoroutinefunction(bound):
+
+        @functools.wraps(bound)
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            return await bound(*args, **kwargs)
+
+        return call_async
+
+    @functools.wraps(bound)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return bound(*args, **kwargs)
+
+    return call
 
 
 def migrate_client(

@@ -46,6 +46,12 @@ def redact(value: object) -> str:
 
 def deep_compare(authoritative: object, shadow: object) -> ComparisonResult:
     """Deep equality with field-level differences (the default comparator)."""
+    try:
+        # The usual case, equal results of plain types, settled without building any text.
+        if authoritative == shadow and _identical(authoritative, shadow):
+            return ComparisonResult(True)
+    except Exception:
+        pass  # an == that raises: the walk below judges field by field
     differences: list[str] = []
     _walk(_plain(authoritative), _plain(shadow), "", differences, secret=False)
     return ComparisonResult(not differences, tuple(differences[:MAX_DIFFERENCES]))
@@ -113,6 +119,22 @@ def _equal(left: Any, right: Any) -> bool:
         return False
     # "8080" and 8080 are a real difference between two loaders; 1 and 1.0 are not.
     return same and (type(left) is type(right) or (_numeric(left) and _numeric(right)))
+
+
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _identical(left: Any, right: Any) -> bool:
+    """``True`` only when the walk would find no difference, judged on exact plain types (dicts,
+    lists, tuples, atoms); anything else is left to the walk (``False``)."""
+    kind = type(left)
+    if kind is not type(right):
+        return False
+    if kind is dict:
+        return left.keys() == right.keys() and all(_identical(v, right[k]) for k, v in left.items())
+    if kind is list or kind is tuple:
+        return len(left) == len(right) and all(map(_identical, left, right))
+    return kind in _ATOMS and (left == right or (kind is float and left != left and right != right))
 
 
 def _numeric(value: Any) -> bool:

@@ -20,7 +20,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from aurum_otel import semconv
-from aurum_otel.compare import ComparisonResult, as_result, deep_compare
+from aurum_otel.compare import ComparisonResult, as_result
 from aurum_otel.hooks import MismatchReport, call_hook
 from aurum_otel.phase import Comparison, Implementation, Outcome, PhaseState, Role
 from aurum_otel.router import Decision
@@ -47,8 +47,8 @@ class Invocation:
 
     __slots__ = (
         "_args", "_instance", "_kwargs", "_outcome", "_shadow_args", "_span", "_started",
-        "_tags_pending", "_token", "_wrapped", "decision", "implementation", "is_async",
-        "monitored", "router", "state",
+        "_tags_pending", "_token", "_wrapped", "decision", "implementation", "instruments",
+        "is_async", "monitored", "router", "state",
     )
 
     def __init__(
@@ -57,6 +57,8 @@ class Invocation:
         is_async: bool,
     ) -> None:
         self.router = router
+        # Where this call is recorded, fixed at its start (a configure() may rebind the router).
+        self.instruments = router.instruments
         self.decision = decision
         self.state = state
         self.monitored = monitored
@@ -82,7 +84,7 @@ class Invocation:
                 else (True, (self._args, self._kwargs))
             )
         if self.monitored:
-            instruments = router.instruments
+            instruments = self.instruments
             # With a sync shadow, the call is usually closed by a shadow worker: the outcome and
             # the feature-flag event (stamped with the start time) are added then, off the
             # caller's path. Routing attributes are always set at the start, for samplers.
@@ -107,6 +109,13 @@ class Invocation:
     def failed(self, error: BaseException) -> Callable[..., Any]:
         """The authoritative raised: return the fallback target, or end the call and re-raise."""
         elapsed = _clock() - self._started
+        if not isinstance(error, Exception):
+            # Cancelled or interrupted (asyncio cancellation, KeyboardInterrupt): the caller
+            # abandoned the call, which says nothing of the implementation, so it is neither
+            # counted nor shadowed; its span ends with the error.
+            self._detach()
+            self._end(Outcome.ERROR, elapsed, error, counted=False)
+            raise error
         if (
             self.decision.fallback
             and self.implementation is Implementation.SIMPLIFIED
@@ -157,8 +166,9 @@ class Invocation:
             self._token = None
 
     def _end(self, outcome: Outcome, elapsed: float, error: BaseException | None,
-             end_time: int | None = None) -> None:
-        self._record(self.implementation, outcome, elapsed)
+             end_time: int | None = None, *, counted: bool = True) -> None:
+        if counted:
+            self._record(self.implementation, outcome, elapsed)
         span = self._span
         if span is None:
             return
@@ -173,14 +183,14 @@ class Invocation:
     def _add_pending_event(self, span: Span) -> None:
         if self._tags_pending:
             self._tags_pending = False
-            self.router.instruments.add_feature_flag_event(
+            self.instruments.add_feature_flag_event(
                 span, self.router.name, self.decision.phase,
                 timestamp=getattr(span, "start_time", None),
             )
 
     def _record(self, implementation: Implementation, outcome: Outcome, elapsed: float) -> None:
         if self.monitored:
-            self.router.instruments.record_call(
+            self.instruments.record_call(
                 self.router.name, self.decision.phase, implementation, Role.AUTHORITATIVE,
                 outcome, elapsed,
             )
@@ -203,10 +213,10 @@ class Invocation:
             run.close_call()
             run.uncopyable()
         elif self.is_async:
-            if not router.shadows.submit_async(run.async_job):
+            if not run.shadows.submit_async(run.async_job):
                 run.dropped()
         else:
-            offer = router.shadows.offer(run.sync_job)
+            offer = run.shadows.offer(run.sync_job)
             if offer is not Offer.STARTING:
                 run.close_call()  # no free worker: never leave a call's span behind a busy one
             if offer is Offer.DROPPED:
@@ -218,7 +228,7 @@ class ShadowRun:
 
     __slots__ = (
         "_authoritative_error", "_authoritative_value", "_closing", "_deadline", "_parent",
-        "_payload", "_target", "decision", "implementation", "router",
+        "_payload", "_target", "decision", "implementation", "instruments", "router", "shadows",
     )
 
     def __init__(
@@ -236,14 +246,18 @@ class ShadowRun:
         self._authoritative_error = authoritative_error
         self._parent = parent
         self._deadline = _clock() + router.options.shadow_timeout
+        # The executor of this moment, for good: a configure() racing with this call must not
+        # leave the hand-over with one executor and the job with another.
+        self.shadows = router.shadows
+        self.instruments = router.instruments
         # (invocation, elapsed): this run closes that call first (or at exit, if never started)
         self._closing = closing
         if closing is not None:
-            router.shadows.hand_over(self)
+            self.shadows.hand_over(self)
 
     def close_call(self) -> None:
         """Close the call handed to this run, once, whoever gets here first."""
-        if self._closing is not None and self.router.shadows.take_back(self):
+        if self._closing is not None and self.shadows.take_back(self):
             invocation, elapsed = self._closing
             self._closing = None
             try:
@@ -278,15 +292,19 @@ class ShadowRun:
         args, kwargs = inputs
         span, token = self._open()
         started = _clock()
+        deadline = asyncio.timeout(max(self._deadline - _clock(), 0.0))
         try:
-            value = await asyncio.wait_for(
-                self._target(*args, **kwargs), timeout=max(self._deadline - _clock(), 0.0)
-            )
+            async with deadline:
+                value = await self._target(*args, **kwargs)
             error: BaseException | None = None
-        except TimeoutError:
-            context.detach(token)
-            self._conclude(span, Comparison.TIMEOUT, _clock() - started)
-            return
+        except TimeoutError as exc:
+            value, error = None, exc  # the shadow's own TimeoutError, unless the deadline fired
+            if deadline.expired():
+                context.detach(token)
+                elapsed = _clock() - started
+                self._record(span, exc, elapsed)  # cut off: counted, as a late sync shadow is
+                self._conclude(span, Comparison.TIMEOUT, elapsed)
+                return
         except Exception as exc:
             value, error = None, exc
         context.detach(token)
@@ -294,7 +312,7 @@ class ShadowRun:
 
     def dropped(self) -> None:
         """The executor was full: count it and run nothing (cheap: this is the caller's thread)."""
-        self.router.instruments.record_comparison(self.router.name, self.decision.phase,
+        self.instruments.record_comparison(self.router.name, self.decision.phase,
                                                   Comparison.DROPPED)
 
     def _inputs(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
@@ -312,24 +330,27 @@ class ShadowRun:
 
     def _open(self) -> tuple[Span, Token[Context]]:
         router = self.router
-        span = router.instruments.tracer.start_span(
+        span = self.instruments.tracer.start_span(
             router.shadow_span_name,
             context=trace.set_span_in_context(self._parent) if self._parent is not None else None,
-            attributes=router.instruments.shadow_attributes(router.name, self.decision.phase,
+            attributes=self.instruments.shadow_attributes(router.name, self.decision.phase,
                                                             self.implementation),
         )
         return span, context.attach(trace.set_span_in_context(span))
 
-    def _finish(
-        self, span: Span | None, value: Any, error: BaseException | None, elapsed: float
-    ) -> None:
+    def _record(self, span: Span | None, error: BaseException | None, elapsed: float) -> None:
         router = self.router
-        router.instruments.record_call(
+        self.instruments.record_call(
             router.name, self.decision.phase, self.implementation, Role.SHADOW,
             Outcome.ERROR if error is not None else Outcome.SUCCESS, elapsed,
         )
         if span is not None and error is not None and span.is_recording():
             span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
+
+    def _finish(
+        self, span: Span | None, value: Any, error: BaseException | None, elapsed: float
+    ) -> None:
+        self._record(span, error, elapsed)
         if _clock() > self._deadline:
             self._conclude(span, Comparison.TIMEOUT, elapsed)
             return
@@ -350,8 +371,6 @@ class ShadowRun:
         except Exception:
             return Comparison.ERROR, ("the authoritative result could not be copied",)
         try:
-            if comparator is deep_compare and type(mine) is type(value) and mine == value:
-                return Comparison.MATCH, ()  # equal values need no walk; a walk explains a mismatch
             outcome: ComparisonResult = as_result(comparator(mine, value))
         except Exception as exc:
             logger.warning("comparator of %r raised %s; counted as a comparison error",
@@ -364,7 +383,7 @@ class ShadowRun:
         differences: tuple[str, ...] = (), shadow_error: BaseException | None = None,
     ) -> None:
         router = self.router
-        instruments = router.instruments
+        instruments = self.instruments
         instruments.record_comparison(router.name, self.decision.phase, result)
         if span is not None:
             if span.is_recording():
@@ -398,16 +417,17 @@ class ShadowRun:
 
 
 _ATOMIC = frozenset({str, int, float, bool, bytes, type(None)})
-_IMMUTABLE = (str, int, float, bool, bytes, type(None), frozenset)
+_IMMUTABLE = (str, int, float, bool, bytes)
 
 
 def _immutable(value: Any) -> bool:
     kind = type(value)
     if kind in _ATOMIC:
         return True
-    if kind is tuple:
+    if kind is tuple or kind is frozenset:
         return all(_immutable(item) for item in value)
-    return isinstance(value, _IMMUTABLE)  # their subclasses (enums, str subclasses), frozensets
+    # A subclass of an atom is shared only if it carries no attributes of its own.
+    return isinstance(value, _IMMUTABLE) and not hasattr(value, "__dict__")
 
 
 class _Pickled:

@@ -88,10 +88,8 @@ class ShadowExecutor:
     def offer(self, job: Callable[[], None]) -> Offer:
         """Queue ``job`` and say whether a free worker starts it at once, it waits, or it was
         dropped (the queue full, or the executor closed)."""
-        if self._closed:
-            return Offer.DROPPED
-        with self._lock:
-            if self._in_flight >= self.queue_size + self.workers:
+        with self._lock:  # with shutdown(): nothing is queued behind the workers' stop signals
+            if self._closed or self._in_flight >= self.queue_size + self.workers:
                 return Offer.DROPPED  # every worker busy and queue_size jobs waiting
             starting = self._in_flight < self.workers
             self._in_flight += 1
@@ -128,7 +126,8 @@ class ShadowExecutor:
         return True
 
     def shutdown(self) -> None:
-        self._closed = True
+        with self._lock:
+            self._closed = True
         atexit.unregister(self.close_handed_over)
         self.close_handed_over()
         for _ in self._threads:

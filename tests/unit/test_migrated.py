@@ -386,3 +386,31 @@ def test_migrate_client_routes_bound_methods(tmp_path: Path, phase: str) -> None
             assert shadow.attributes["aurum.migration.comparison"] == "mismatch"  # type: ignore[index]
         else:
             assert telemetry.spans("shadow m") == []
+
+
+def test_migrate_client_routes_async_clients(tmp_path: Path) -> None:
+    import asyncio
+
+    from aurum_otel.client import migrate_client
+
+    class Legacy:
+        async def read(self, key: str) -> str:
+            await asyncio.sleep(0)
+            return f"value {key}"
+
+    class Simple:
+        async def read(self, key: str) -> str:
+            return f"value {key}"
+
+    client = migrate_client("m", Legacy(), Simple(), methods=("read",))
+    set_phase(tmp_path, Phase.HYBRID, Rollout(percent=50, compare=100))
+    with testing.capture(state_dir=tmp_path) as telemetry:
+
+        async def scenario() -> list[str]:
+            values = [await client.read(str(i)) for i in range(20)]
+            await asyncio.sleep(0.1)  # the shadows run as tasks on this loop
+            return values
+
+        assert asyncio.run(scenario()) == [f"value {i}" for i in range(20)]
+        assert telemetry.counts("aurum.migration.calls", role="authoritative") == 20
+        assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 20

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import textwrap
@@ -440,3 +441,185 @@ def test_async_shadow_timeout(shadowing: Path) -> None:
 
     with testing.capture(state_dir=shadowing) as telemetry:
         asyncio.run(scenario(telemetry))
+
+
+def test_the_default_comparator_is_not_fooled_by_equal_values_of_other_types(
+    shadowing: Path,
+) -> None:
+    from decimal import Decimal
+
+    @migrated("m")
+    def fetch(kind: str) -> Any:
+        return {"enabled": 0} if kind == "flag" else [10]
+
+    @fetch.simplified
+    def _fetch(kind: str) -> Any:
+        return {"enabled": False} if kind == "flag" else [Decimal(10)]  # == says equal
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        fetch("flag")
+        fetch("amount")
+        telemetry.wait_for_shadows()
+        assert telemetry.counts("aurum.migration.comparisons", comparison="mismatch") == 2
+        differences = [s.attributes["aurum.migration.differences"]
+                       for s in telemetry.spans("shadow m") if s.attributes]
+        assert sorted(differences) == ["[0]: 10 != Decimal('10')", "enabled: 0 != False"]
+
+
+def test_an_async_shadow_raising_its_own_timeout_error_is_compared_not_timed_out(
+    shadowing: Path,
+) -> None:
+    import asyncio
+
+    @migrated("m", shadow_timeout=5)
+    async def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    async def _fetch() -> int:
+        raise TimeoutError("the shadow's own socket timeout")
+
+    async def scenario() -> None:
+        assert await fetch() == 1
+        await asyncio.sleep(0.1)
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        asyncio.run(scenario())
+        assert telemetry.counts("aurum.migration.comparisons", comparison="mismatch") == 1
+        assert telemetry.counts("aurum.migration.comparisons", comparison="timeout") == 0
+        assert telemetry.counts("aurum.migration.calls", role="shadow", outcome="error") == 1
+
+
+def test_an_async_shadow_cut_off_at_its_deadline_is_still_counted(shadowing: Path) -> None:
+    import asyncio
+
+    @migrated("m", shadow_timeout=0.05)
+    async def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    async def _fetch() -> int:
+        await asyncio.sleep(5)
+        return 1
+
+    async def scenario() -> None:
+        assert await fetch() == 1
+        await asyncio.sleep(0.2)
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        asyncio.run(scenario())
+        assert telemetry.counts("aurum.migration.comparisons", comparison="timeout") == 1
+        # as a late sync shadow is: its latency must reach the histograms
+        assert telemetry.counts("aurum.migration.calls", role="shadow") == 1
+        (shadow,) = telemetry.spans("shadow m")
+        assert shadow.attributes is not None
+        assert shadow.attributes["aurum.migration.comparison"] == "timeout"
+
+
+def test_a_frozenset_holding_mutable_values_is_snapshotted(shadowing: Path) -> None:
+    class Box:
+        def __init__(self) -> None:
+            self.items: list[int] = []
+
+    @migrated("m")
+    def fill(boxes: frozenset[Box]) -> list[int]:
+        for box in boxes:
+            box.items.append(1)  # the authoritative mutates what it was given
+        return [len(box.items) for box in boxes]
+
+    @fill.simplified
+    def _fill(boxes: frozenset[Box]) -> list[int]:
+        for box in boxes:
+            box.items.append(1)
+        return [len(box.items) for box in boxes]
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        assert fill(frozenset({Box()})) == [1]
+        telemetry.wait_for_shadows()
+        assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 1
+
+
+def test_a_cancelled_async_call_is_neither_counted_nor_shadowed(shadowing: Path) -> None:
+    import asyncio
+
+    ran: list[str] = []
+
+    @migrated("m")
+    async def fetch() -> int:
+        await asyncio.sleep(1)
+        return 1
+
+    @fetch.simplified
+    async def _fetch() -> int:
+        ran.append("simplified")
+        return 1
+
+    async def scenario() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(fetch(), 0.05)  # the caller gives up
+        await asyncio.sleep(0.1)
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        asyncio.run(scenario())
+        telemetry.wait_for_shadows()
+        assert ran == []
+        assert telemetry.counts("aurum.migration.calls") == 0
+        assert telemetry.counts("aurum.migration.comparisons") == 0
+        (span,) = telemetry.spans("migrate m")
+        assert span.attributes is not None
+        assert span.attributes["error.type"] == "asyncio.exceptions.CancelledError"
+
+
+def test_a_call_handed_over_across_a_reconfigure_is_closed_and_counted_once(
+    shadowing: Path,
+) -> None:
+    fetch, gate = _held_migration()
+    gate.set()
+    let_go = threading.Event()
+
+    class NotYetScheduled:  # the worker does not get to run until the test says so
+        def __init__(self) -> None:
+            self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        def put(self, job: Any) -> None:
+            self.jobs.put(job)
+
+        def qsize(self) -> int:
+            return self.jobs.qsize()
+
+        def get(self) -> Any:
+            let_go.wait(5)
+            return self.jobs.get()
+
+    first = testing.capture(state_dir=shadowing).__enter__()
+    assert first.registry is not None
+    executor = first.registry.shadows
+    executor._queue = NotYetScheduled()  # type: ignore[assignment]
+    assert fetch() == 1  # handed to a job that has not started
+    close = first.registry.close
+
+    def another_thread_calls_in_between() -> None:  # after configure()'s swap, before the close
+        assert fetch() == 1  # rebinds the router to the new registry
+        close()
+
+    first.registry.close = another_thread_calls_in_between  # type: ignore[method-assign]
+    with testing.capture(state_dir=shadowing) as second:
+        let_go.set()
+        assert executor.join(5)
+        second.wait_for_shadows()
+        assert len(first.spans("migrate m")) == 1  # closed, and recorded where it started
+        assert first.counts("aurum.migration.calls", role="authoritative") == 1
+        assert len(second.spans("migrate m")) == 1
+        assert second.counts("aurum.migration.calls", role="authoritative") == 1
+
+
+def test_nothing_is_queued_after_shutdown() -> None:
+    executor = ShadowExecutor(workers=1, queue_size=4)
+    ran: list[int] = []
+    assert executor.offer(lambda: ran.append(1)) is Offer.STARTING
+    assert executor.join(5) and ran == [1]
+    executor.shutdown()
+    assert executor.offer(lambda: ran.append(2)) is Offer.DROPPED
+    assert executor.join(0.1)  # nothing in flight: no job waits behind the stop signal
+    time.sleep(0.05)
+    assert ran == [1]
