@@ -3,7 +3,7 @@ component-by-component CPU breakdown of the same work timed in isolation.
 
     .venv/bin/python benchmarks/profile_hot_path.py [--calls 3000] [--top 25]
 
-The hybrid profile runs each shadow inline on the calling thread (an executor whose ``submit``
+The hybrid profile runs each shadow inline on the calling thread (an executor whose ``offer``
 runs the job at once), so one profiler sees all the work a hybrid call causes; the queue hand-off
 itself is timed separately in the breakdown.
 """
@@ -14,7 +14,6 @@ import argparse
 import copy
 import cProfile
 import io
-import os
 import pstats
 import statistics
 import sys
@@ -25,11 +24,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ["AURUM_MIGRATION_P_OFF_MONITORING"] = "0"  # the monitoring-off what-if
 
-import _whatif
-from _common import legacy_impl, make_telemetry, paired, simplified_impl
-from _peers import LaunchDarkly, naive_instrumented, passthrough
+from _common import legacy_impl, make_telemetry, simplified_impl
 from opentelemetry import context, metrics, trace
 
 import aurum_otel
@@ -120,8 +116,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--n", type=int, default=2000, help="calls per round in the breakdown")
-    parser.add_argument("--rounds", type=int, default=11, help="rounds of the what-if comparisons")
-    parser.add_argument("--skip-profile", action="store_true", help="only the breakdown and what-ifs")
+    parser.add_argument("--skip-profile", action="store_true", help="only the breakdown")
     args = parser.parse_args()
 
     telemetry = make_telemetry()
@@ -147,10 +142,6 @@ def main() -> None:
         print()
 
     breakdown(telemetry, tmp, registry, legacy_fn, hybrid_fn, args.n)
-    try:
-        whatifs(telemetry, store, legacy_fn, hybrid_fn, args.rounds)
-    except (AttributeError, TypeError) as exc:  # the library's internals moved on
-        print(f"what-ifs skipped: {type(exc).__name__}: {exc}")
     telemetry.flush()
     print(f"\nspans exported to the dropping exporter: {telemetry.span_exporter.exported}")
     aurum_otel.reset()
@@ -303,119 +294,6 @@ def _internal_rows(registry: Any, legacy_fn: Any, hybrid_fn: Any, value: Any,
         ("  router.decide()", lambda: decide(state, name="p_legacy", key=None, rand=registry.rand)),
         ("  ShadowRun(...).sync_job() (shadow span, record, compare)", shadow_job),
     ]
-
-
-def whatifs(telemetry: Any, store: FileStore, legacy_fn: Any, hybrid_fn: Any, rounds: int) -> None:
-    """The proposed hot path, emulated (see _whatif.py), against the same peers as run.py."""
-    print()
-    print(f"## what-if: proposed hot path (emulated) vs peers, process CPU, {rounds} rounds")
-    flush = telemetry.flush
-    meter = telemetry.meter_provider.get_meter("whatif")
-    aggregator = _whatif.Aggregator(meter, semconv.DURATION_BUCKETS, {})
-    executor = ShadowExecutor()
-    aurum_otel.get_registry()._shadows = ShadowExecutor()  # threaded again for the comparisons
-    naive = naive_instrumented(legacy_impl, "p_legacy", telemetry.tracer_provider,
-                               telemetry.meter_provider)
-    w_legacy = _whatif.legacy_phase(legacy_impl, legacy_fn._self_router, aggregator)
-    w_hybrid = _whatif.hybrid(legacy_impl, simplified_impl, hybrid_fn._self_router, aggregator,
-                              executor)
-    off_fn = migrated("p_off")(legacy_impl)
-    off_fn.simplified(simplified_impl)
-    store.transition("p_off", Phase.LEGACY, actor="bench", reason="bench")
-    w_off = _whatif.monitoring_off_fast_path(legacy_impl, off_fn._self_router)
-    wraps = passthrough(legacy_impl)
-    ld = LaunchDarkly(legacy_impl, simplified_impl)
-    shadows = aurum_otel.get_registry().shadows
-
-    def batch(fn: Callable[..., Any], after: Callable[[], None]) -> Callable[[int], None]:
-        def run(n: int) -> None:
-            for _ in range(n):
-                fn(7)
-            after()
-        return run
-
-    def join_then_flush() -> None:
-        shadows.join(60)
-        executor.join(60)
-        flush()
-
-    def nothing() -> None:
-        pass
-
-    cases = [
-        ("1  current legacy-phase call vs naive", batch(legacy_fn, flush), batch(naive, flush), 1500),
-        ("1' proposed legacy-phase call vs naive", batch(w_legacy, flush), batch(naive, flush), 1500),
-        ("2  current hybrid vs LaunchDarkly", batch(hybrid_fn, join_then_flush), batch(ld.read, flush), 500),
-        ("2' proposed hybrid vs LaunchDarkly", batch(w_hybrid, join_then_flush), batch(ld.read, flush), 500),
-        ("3  current monitoring off vs wraps", batch(off_fn, nothing), batch(wraps, nothing), 20000),
-        ("3' proposed monitoring off vs wraps", batch(w_off, nothing), batch(wraps, nothing), 20000),
-    ]
-    try:
-        for label, a, b, n in cases:
-            result = paired(a, b, n=n, rounds=rounds)
-            print(f"  {label:42s} {result.a_us:8.2f} vs {result.b_us:8.2f} µs  ratio {result.ratio:5.2f}"
-                  f"  (IQR {result.ratio_low:.2f}-{result.ratio_high:.2f})")
-    finally:
-        ld.close()
-    try:
-        latency_whatifs(telemetry, store, aggregator, executor, samples=max(rounds * 10, 60))
-    finally:
-        executor.shutdown()
-
-
-def latency_whatifs(telemetry: Any, store: FileStore, aggregator: Any, executor: ShadowExecutor,
-                    samples: int) -> None:
-    """Measure 5's setting (both sides sleep 10 ms): caller p50 over legacy alone."""
-    from _common import caller_latencies, percentile
-
-    def sleeping(user: int = 7) -> dict[str, Any]:
-        time.sleep(0.010)
-        return legacy_impl(user)
-
-    def sleeping_v2(user: int = 7) -> dict[str, Any]:
-        time.sleep(0.010)
-        return simplified_impl(user)
-
-    store.transition("p_sleep", Phase.HYBRID, Rollout(percent=0, compare=100), actor="bench",
-                     reason="bench")
-    store.transition("p_sleep_legacy", Phase.LEGACY, actor="bench", reason="bench")
-    current = migrated("p_sleep")(sleeping)
-    current.simplified(sleeping_v2)
-    current_legacy = migrated("p_sleep_legacy")(sleeping)
-    current_legacy.simplified(sleeping_v2)
-    tracer = telemetry.tracer_provider.get_tracer("whatif.span")
-
-    def one_span(user: int = 7) -> dict[str, Any]:
-        span = tracer.start_span("one span")
-        try:
-            return sleeping(user)
-        finally:
-            span.end()
-
-    other = ShadowExecutor()
-    sides = {
-        "legacy alone": sleeping,
-        "one bare SDK span": one_span,
-        "current legacy phase": current_legacy,
-        "proposed legacy phase": _whatif.legacy_phase(sleeping, current_legacy._self_router,
-                                                      aggregator),
-        "current hybrid": current,
-        "proposed hybrid": _whatif.hybrid(sleeping, sleeping_v2, current._self_router, aggregator,
-                                          executor),
-        "proposed hybrid, shadow started first": _whatif.hybrid_parallel(
-            sleeping, sleeping_v2, current._self_router, aggregator, other),
-    }
-    latencies = caller_latencies(sides, samples)
-    aurum_otel.get_registry().shadows.join(60)
-    executor.join(60)
-    other.join(60)
-    other.shutdown()
-    base = percentile(latencies["legacy alone"], 50)
-    print()
-    print(f"## what-if, measure 5's setting: caller p50 over legacy alone (10 ms), {samples} calls each")
-    for label, values in latencies.items():
-        p50 = percentile(values, 50)
-        print(f"  {label:42s} {p50 * 1e3:7.3f} ms  +{(p50 - base) * 1e6:5.0f} µs  x{p50 / base:.3f}")
 
 
 def _noop() -> None:
