@@ -8,8 +8,8 @@ to the guide's names (``AURUM_USE_SIMPLIFIED_SETTINGS``, ``AURUM_DB_MIGRATION_PH
 from __future__ import annotations
 
 import functools
+import logging
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,10 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aurum_otel.errors import ConfigurationError
+from aurum_otel.names import env_token
 from aurum_otel.phase import Phase
+
+logger = logging.getLogger("aurum_otel.flags")
 
 GLOBAL_MONITORING = "AURUM_ENABLE_MIGRATION_MONITORING"
 
@@ -43,17 +46,20 @@ _ALLOWED = {
     "phase": "legacy, hybrid, simplified",
     "percent": "a number from 0 to 100",
     "compare": "a number from 0 to 100",
+    "refresh_interval": "a number of seconds, more than 0 and at most 60 (e.g. 0.5)",
 }
 
-
-def env_key(name: str) -> str:
-    """The upper-case token a migration name takes in variable names (``db-client`` -> ``DB_CLIENT``)."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()
+# Kept for callers of the old name; the token is defined in aurum_otel.names.
+env_key = env_token
 
 
 def variables_for(name: str) -> dict[str, tuple[str, ...]]:
-    """Every environment variable a migration reads, per field, in the order they are checked."""
-    generic = f"AURUM_MIGRATION_{env_key(name)}_"
+    """Every environment variable a migration reads, per field, in the order they are checked.
+
+    Raises:
+        ConfigurationError: ``name`` is not a valid migration name (see :mod:`aurum_otel.names`).
+    """
+    generic = f"AURUM_MIGRATION_{env_token(name)}_"
     guide = GUIDE_NAMES.get(name, {})
     fields = ("enabled", "phase", "percent", "compare", "fallback", "monitoring")
     out: dict[str, tuple[str, ...]] = {}
@@ -113,16 +119,48 @@ class GlobalFlags(BaseSettings):
     )
     state_url: str | None = Field(default=None, validation_alias="AURUM_STATE_URL")
     refresh_interval: float = Field(
-        default=0.5, gt=0, le=60, validation_alias="AURUM_REFRESH_INTERVAL"
+        default=0.5, gt=0, le=60, allow_inf_nan=False, validation_alias="AURUM_REFRESH_INTERVAL"
     )
 
     @classmethod
-    def from_env(cls) -> GlobalFlags:
-        """Read the global settings, raising :class:`ConfigurationError` on a bad value."""
-        try:
+    def from_env(cls, *, strict: bool = True) -> GlobalFlags:
+        """Read the global settings.
+
+        Args:
+            strict: raise on a bad value (the CLI, ``from_env()`` callers). With ``False`` (a
+                running process), a bad variable takes its own default and is logged once; the
+                other variables keep their values.
+
+        Raises:
+            ConfigurationError: ``strict`` and a variable holds a bad value; the error names it.
+        """
+        problems = cls.problems()
+        if not problems:
             return cls()
-        except ValidationError as exc:
-            raise _configuration_error(exc, _GLOBAL_VARIABLES) from None
+        if strict:
+            raise problems[0]
+        defaults: dict[str, Any] = {}
+        for problem in problems:
+            field = next(f for f, names in _GLOBAL_VARIABLES.items() if problem.variable in names)
+            default = cls.model_fields[field].get_default(call_default_factory=True)
+            defaults[problem.variable] = default
+            _log_once(f"{problem}; using its default {default}")
+        return cls(**defaults)
+
+    @classmethod
+    def problems(cls) -> list[ConfigurationError]:
+        """One error per global variable whose value is bad, in variable-name order."""
+        found = []
+        for field, (variable,) in sorted(_GLOBAL_VARIABLES.items(), key=lambda i: i[1]):
+            if variable not in os.environ or not os.environ[variable]:
+                continue
+            try:
+                cls.__pydantic_validator__.validate_assignment(
+                    cls.model_construct(), field, os.environ[variable])
+            except ValidationError:
+                found.append(ConfigurationError(variable, os.environ[variable],
+                                                _ALLOWED.get(field, "see the README")))
+        return found
 
 
 _GLOBAL_VARIABLES = {
@@ -131,6 +169,13 @@ _GLOBAL_VARIABLES = {
     "state_url": ("AURUM_STATE_URL",),
     "refresh_interval": ("AURUM_REFRESH_INTERVAL",),
 }
+_logged: set[str] = set()
+
+
+def _log_once(message: str) -> None:
+    if message not in _logged:
+        _logged.add(message)
+        logger.error(message)
 
 
 @functools.cache
@@ -148,7 +193,7 @@ def _flags_class(name: str) -> type[MigrationFlags]:
             le=100 if field in ("percent", "compare") else None,
             description=base.description,
         )
-    return type(f"MigrationFlags_{env_key(name)}", (MigrationFlags,), namespace)
+    return type(f"MigrationFlags_{env_token(name)}", (MigrationFlags,), namespace)
 
 
 def read_flags(name: str) -> MigrationFlags:
@@ -173,10 +218,14 @@ class FlagReader:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._variables = tuple(v for names in variables_for(name).values() for v in names)
         self._fingerprint: tuple[str | None, ...] | None = None
         self._flags: MigrationFlags | None = None
         self._error: ConfigurationError | None = None
+        try:
+            self._variables = tuple(v for names in variables_for(name).values() for v in names)
+        except ConfigurationError as exc:
+            # An invalid name has no variables: every read reports it (the call runs on legacy).
+            self._variables, self._fingerprint, self._error = (), (), exc
 
     def read(self) -> MigrationFlags:
         """The flags, or raise the :class:`ConfigurationError` the current values deserve."""

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from aurum_otel import ConfigurationError, FileStore, Phase, Rollout, configure, read_flags
-from aurum_otel.flags import GlobalFlags, variables_for
+from aurum_otel.flags import FlagReader, GlobalFlags, variables_for
 
 
 def resolve(name: str, tmp_path: Path) -> tuple[Phase, str, Rollout]:
@@ -105,7 +106,7 @@ def test_phase_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_variable_names_for_any_migration() -> None:
-    assert variables_for("db-client")["phase"] == ("AURUM_MIGRATION_DB_CLIENT_PHASE",)
+    assert variables_for("db_client")["phase"] == ("AURUM_MIGRATION_DB_CLIENT_PHASE",)
     assert variables_for("settings")["enabled"] == (
         "AURUM_USE_SIMPLIFIED_SETTINGS", "AURUM_MIGRATION_SETTINGS_ENABLED"
     )
@@ -121,3 +122,51 @@ def test_monitoring_switches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     registry = configure(store=FileStore.in_dir(tmp_path), refresh_interval=0)
     assert not registry.migration("settings").resolved().monitoring
     assert not registry.migration("billing").resolved().monitoring
+
+
+def test_a_bad_global_value_affects_only_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: AURUM_REFRESH_INTERVAL=0.5s reset every global setting, the state directory too.
+    monkeypatch.setenv("AURUM_STATE_DIR", str(tmp_path / "fleet"))
+    monkeypatch.setenv("AURUM_STATE_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("AURUM_ENABLE_MIGRATION_MONITORING", "0")
+    monkeypatch.setenv("AURUM_REFRESH_INTERVAL", "0.5s")
+    with caplog.at_level(logging.ERROR, logger="aurum_otel"):
+        flags = GlobalFlags.from_env(strict=False)
+    assert flags.state_dir == tmp_path / "fleet"
+    assert flags.state_url == "redis://127.0.0.1:6379/0"
+    assert flags.monitoring is False
+    assert flags.refresh_interval == 0.5  # its default
+    (record,) = [r for r in caplog.records if "AURUM_REFRESH_INTERVAL" in r.getMessage()]
+    assert "'0.5s'" in record.getMessage() and "using its default 0.5" in record.getMessage()
+
+
+def test_two_bad_global_values_each_take_their_default(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    monkeypatch.setenv("AURUM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("AURUM_REFRESH_INTERVAL", "nan")
+    monkeypatch.setenv("AURUM_ENABLE_MIGRATION_MONITORING", "loud")
+    flags = GlobalFlags.from_env(strict=False)
+    assert (flags.state_dir, flags.monitoring, flags.refresh_interval) == (tmp_path, True, 0.5)
+    with pytest.raises(ConfigurationError) as caught:
+        GlobalFlags.from_env()
+    assert caught.value.variable in ("AURUM_REFRESH_INTERVAL", "AURUM_ENABLE_MIGRATION_MONITORING")
+    assert [e.variable for e in GlobalFlags.problems()] == [
+        "AURUM_ENABLE_MIGRATION_MONITORING", "AURUM_REFRESH_INTERVAL"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "61", "0.5s"])
+def test_refresh_interval_must_be_a_finite_number_of_seconds(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AURUM_REFRESH_INTERVAL", value)
+    with pytest.raises(ConfigurationError, match="AURUM_REFRESH_INTERVAL") as caught:
+        GlobalFlags.from_env()
+    assert "seconds" in caught.value.allowed
+
+
+def test_a_flag_reader_for_an_invalid_name_reports_it_on_read() -> None:
+    reader = FlagReader("no good")
+    with pytest.raises(ConfigurationError, match="did you mean 'no_good'"):
+        reader.read()
