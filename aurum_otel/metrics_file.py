@@ -2,10 +2,15 @@
 
 A background writer merges what this process counted since its last flush into the file under an
 inter-process lock and rewrites it atomically, so several processes add up and none loses another's
-counts. The
-guide's fields (``legacy_calls``, ``simplified_calls``, ``errors``, ``performance_ms``,
-``migration_phase``) are kept per ``<name>_migration`` section, beside fuller figures (errors and
-duration histogram per implementation, comparisons) that the ``file`` health source reads.
+counts. The guide's fields (``legacy_calls``, ``simplified_calls``, ``errors``, ``performance_ms``,
+``migration_phase``) are kept per ``<name>_migration`` section (a file in the guide's own schema is
+adopted as it is), beside fuller figures (errors and duration histogram per implementation,
+comparisons) and timestamped window buckets that the ``file`` health source reads
+(:mod:`aurum_otel.health.file`).
+
+The writer never dies: any error (a full disk, an unreadable file) is logged once, kept in
+:attr:`MetricsFileWriter.last_error` for ``status``, and the flush is retried with backoff; what
+was not written is kept for the next flush.
 """
 
 from __future__ import annotations
@@ -15,29 +20,34 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aurum_otel._files import locked, move_aside, read_json, write_json_atomic
 from aurum_otel.aggregate import BOUNDS, Aggregator, CallKey, CallTotals, ComparisonKey
-from aurum_otel.errors import CorruptStateError, StateError
-from aurum_otel.health.stats import SideStats, WindowStats
+from aurum_otel.errors import CorruptStateError
+from aurum_otel.health.file import (
+    FILE_NAME,
+    FileHealthSource,
+    add_to_windows,
+    current_step,
+    default_path,
+    read_metrics_file,
+    section_name,
+    step_label,
+)
+from aurum_otel.phase import Phase
 
 logger = logging.getLogger("aurum_otel.metrics_file")
 
-FILE_NAME = "migration_metrics.json"
+__all__ = ["FILE_NAME", "FileHealthSource", "MetricsFileWriter", "default_path", "empty_section",
+           "merge", "read_metrics_file", "section_name"]
+
+Steps = str | tuple[str, str, float]
 PERFORMANCE_SAMPLES = 100
 GUIDE_SECTIONS = ("settings", "database")
-
-
-def default_path() -> Path:
-    from aurum_otel.registry import get_registry
-
-    return get_registry().global_flags.state_dir / FILE_NAME
-
-
-def section_name(migration: str) -> str:
-    return f"{migration}_migration"
+MAX_BACKOFF = 60.0
 
 
 def empty_section(phase: str = "legacy") -> dict[str, Any]:
@@ -59,18 +69,28 @@ class MetricsFileWriter:
 
     A daemon thread does the writing, off the call path; :meth:`stop` (called by
     ``TelemetryHandle.shutdown()`` and at interpreter exit) flushes what is left.
+
+    State for ``status``: :attr:`last_error` (``None`` when the last flush wrote), :attr:`failures`
+    (consecutive failed flushes), :attr:`last_success` (Unix time), :attr:`running`, or all of them
+    as :meth:`state`.
     """
 
     def __init__(self, path: Path | None = None, *, aggregator: Aggregator | None = None,
-                 interval: float = 5.0) -> None:
+                 interval: float = 5.0, clock: Callable[[], float] = time.time,
+                 phases: Callable[[set[str]], dict[str, Steps]] | None = None) -> None:
         self._path = path
         self._aggregator = aggregator
         self.interval = interval
+        self._clock = clock
+        self._phases = phases or _phases
         self._flushed_calls: dict[CallKey, CallTotals] = {}
         self._flushed_comparisons: dict[ComparisonKey, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.failures = 0
+        self.last_success: float | None = None
 
     @property
     def path(self) -> Path:
@@ -84,14 +104,29 @@ class MetricsFileWriter:
 
         return get_registry().instruments().aggregator
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def state(self) -> dict[str, Any]:
+        """What ``status`` shows: path, running, last error, consecutive failures, last write."""
+        return {"path": str(self.path), "running": self.running, "last_error": self.last_error,
+                "failures": self.failures, "last_success": self.last_success}
+
     def start(self) -> MetricsFileWriter:
         self._thread = threading.Thread(target=self._run, name="aurum-metrics-file", daemon=True)
         self._thread.start()
         atexit.register(self.stop)
         return self
 
+    def next_delay(self) -> float:
+        """The wait before the next flush: the interval, doubled per consecutive failure."""
+        if not self.failures:
+            return self.interval
+        return float(min(self.interval * 2 ** min(self.failures, 16), max(MAX_BACKOFF, self.interval)))
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.next_delay()):
             self.flush()
 
     def stop(self) -> None:
@@ -100,26 +135,45 @@ class MetricsFileWriter:
         atexit.unregister(self.stop)
 
     def flush(self) -> bool:
-        """Write what was counted since the last flush; ``False`` when the file is unwritable."""
+        """Write what was counted since the last flush; ``False`` (and logged) when it failed."""
         with self._lock:
-            calls = self.aggregator.calls()
-            comparisons = self.aggregator.comparisons()
-            deltas = _deltas(calls, self._flushed_calls, comparisons, self._flushed_comparisons)
             try:
-                merge(self.path, deltas, _phases(deltas))
-            except StateError as exc:
-                logger.error("cannot update the metrics file: %s", exc)
+                calls = self.aggregator.calls()
+                comparisons = self.aggregator.comparisons()
+                deltas = _deltas(calls, self._flushed_calls, comparisons, self._flushed_comparisons)
+                merge(self.path, deltas, self._phases({*deltas}), now=self._clock())
+            except Exception as exc:  # the writer must outlive any error
+                self._failed(exc)
                 return False
             self._flushed_calls, self._flushed_comparisons = calls, comparisons
+            if self.failures:
+                logger.warning("metrics file %s written again after %d failed attempt(s)",
+                               self.path, self.failures)
+            self.failures, self.last_error, self.last_success = 0, None, self._clock()
             return True
 
+    def _failed(self, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        if self.failures == 0:
+            logger.error("cannot update the metrics file %s (%s); counts are kept and the write "
+                         "retried with backoff", self.path, message)
+        else:
+            logger.debug("metrics file %s still not written (%s)", self.path, message)
+        self.failures += 1
+        self.last_error = message
 
-def _phases(deltas: dict[str, dict[str, Any]]) -> dict[str, str]:
+
+def _phases(names: set[str]) -> dict[str, Steps]:
+    """``name -> (phase, step label, step start)`` of every migration known to the registry."""
     from aurum_otel.registry import get_registry
 
     registry = get_registry()
-    return {name: registry.migration(name).resolved().state.phase.value
-            for name in {*deltas, *registry.names()}}
+    out: dict[str, Steps] = {}
+    for name in {*names, *registry.names()}:
+        state = registry.migration(name).resolved().state
+        step = current_step(name)
+        out[name] = (state.phase.value, *step) if step else state.phase.value
+    return out
 
 
 def _deltas(
@@ -127,7 +181,7 @@ def _deltas(
     comparisons: dict[ComparisonKey, int], flushed_comparisons: dict[ComparisonKey, int],
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "calls": defaultdict(float), "hist": {}, "comparisons": defaultdict(float),
+        "calls": defaultdict(float), "hist": {}, "comparisons": defaultdict(float), "steps": {},
     })
     bounds = list(BOUNDS)
     for key, totals in calls.items():
@@ -135,10 +189,17 @@ def _deltas(
         count = totals.count - (before.count if before else 0)
         if count <= 0:
             continue
-        name, _phase, impl, role, outcome = key
+        name, phase, impl, role, outcome = key
         seconds = totals.seconds - (before.seconds if before else 0.0)
         buckets = [a - (before.buckets[i] if before else 0) for i, a in enumerate(totals.buckets)]
         out[name]["calls"][(impl.value, role.value, outcome.value)] += count
+        step = out[name]["steps"].setdefault(phase.value, {"implementations": {},
+                                                           "comparisons": {}})
+        window = step["implementations"].setdefault(
+            impl.value, {"calls": 0, "errors": 0, "counts": [0] * len(buckets)})
+        window["calls"] += count
+        window["errors"] += count if outcome.value == "error" else 0
+        window["counts"] = [a + b for a, b in zip(window["counts"], buckets, strict=True)]
         slot = out[name]["hist"].setdefault(impl.value, {
             "bounds": bounds, "counts": [0] * len(buckets), "sum": 0.0, "count": 0,
             "authoritative_sum": 0.0, "authoritative_count": 0,
@@ -152,14 +213,24 @@ def _deltas(
     for ckey, value in comparisons.items():
         count = value - flushed_comparisons.get(ckey, 0)
         if count > 0:
-            out[ckey[0]]["comparisons"][ckey[2].value] += count
+            name, phase, result = ckey
+            out[name]["comparisons"][result.value] += count
+            step = out[name]["steps"].setdefault(phase.value, {"implementations": {},
+                                                               "comparisons": {}})
+            step["comparisons"][result.value] = step["comparisons"].get(result.value, 0) + count
     return out
 
 
-def merge(path: Path, deltas: dict[str, dict[str, Any]], phases: dict[str, str]) -> None:
-    """Add ``deltas`` into the file under its lock (a corrupt file is kept aside, not zeroed)."""
+def merge(path: Path, deltas: dict[str, dict[str, Any]], phases: Mapping[str, Steps], *,
+          now: float | None = None) -> None:
+    """Add ``deltas`` into the file under its lock (a corrupt file is kept aside, not zeroed).
+
+    ``phases``: ``name -> phase`` or ``name -> (phase, step label, step start)``, the step the
+    window buckets of this flush are tagged with.
+    """
     if not deltas and not phases:
         return
+    now = time.time() if now is None else now
     with locked(path):
         try:
             document = read_json(path) or {}
@@ -169,40 +240,80 @@ def merge(path: Path, deltas: dict[str, dict[str, Any]], phases: dict[str, str])
                          path, exc, kept)
             document = {}
         for name in {*GUIDE_SECTIONS, *deltas, *phases}:
-            section = document.setdefault(section_name(name), empty_section())
-            if name in phases:
-                section["migration_phase"] = phases[name]
+            key = section_name(name)
+            section = document.get(key)
+            if not isinstance(section, dict):
+                if section is not None:
+                    logger.error("metrics file %s: section %s is not an object; starting it again",
+                                 path, key)
+                section = document[key] = empty_section()
+            for field, default in empty_section().items():  # adopt the guide's own schema
+                section.setdefault(field, default)
+            current = phases.get(name)
+            phase, step, start = (current, None, None) if isinstance(current, str) else (
+                current if current else (None, None, None))
+            if phase is not None:
+                section["migration_phase"] = phase
             delta = deltas.get(name)
             if delta is None:
                 continue
             _merge_section(section, delta)
-            section["updated_at"] = time.time()
+            if "steps" not in delta:  # figures from elsewhere: in the step given, by time
+                _window_from_totals(section, now, phase or "legacy", delta)
+            for step_phase, increments in delta["steps"].items() if "steps" in delta else ():
+                if step is not None and phase == step_phase:
+                    add_to_windows(section, now, step, increments, BOUNDS, start)
+                else:  # counted in an earlier phase, flushed after the change: not this step's
+                    add_to_windows(section, now, step_label(Phase(step_phase)), increments,
+                                   BOUNDS, 0.0)
+            section["updated_at"] = now
         write_json_atomic(path, document)
 
 
+def _window_from_totals(section: dict[str, Any], now: float, phase: str,
+                        delta: Mapping[str, Any]) -> None:
+    impls: dict[str, dict[str, Any]] = {}
+    for (impl, _role, outcome), value in delta["calls"].items():
+        slot = impls.setdefault(impl, {"calls": 0, "errors": 0})
+        slot["calls"] += int(value)
+        slot["errors"] += int(value) if outcome == "error" else 0
+    bounds: list[float] = list(BOUNDS)
+    for impl, hist in delta["hist"].items():
+        bounds = list(hist["bounds"])
+        impls.setdefault(impl, {"calls": 0, "errors": 0})["counts"] = list(hist["counts"])
+    add_to_windows(section, now, phase, {"implementations": impls,
+                                         "comparisons": dict(delta["comparisons"])}, bounds)
+
+
+def _add(container: dict[str, Any], key: str, count: int) -> None:
+    value = container.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        if value is not None:
+            logger.error("metrics file: %r was %r, not a count; counting again from 0", key, value)
+        value = 0
+    container[key] = value + count
+
+
 def _merge_section(section: dict[str, Any], delta: dict[str, Any]) -> None:
-    impls = section.setdefault("implementations", {})
+    impls = section["implementations"]
+    if not isinstance(impls, dict):
+        impls = section["implementations"] = {}
     for (impl, role, outcome), value in delta["calls"].items():
         count = int(value)
         entry = impls.setdefault(impl, {"calls": 0, "errors": 0, "shadow_calls": 0})
-        entry["calls"] += count
-        if outcome == "error":
-            entry["errors"] += count
+        _add(entry, "calls", count)
+        _add(entry, "errors", count if outcome == "error" else 0)
         if role == "shadow":
-            entry["shadow_calls"] += count
+            _add(entry, "shadow_calls", count)
             continue
-        if outcome == "error":
-            section["errors"] += count
-        if impl == "legacy":
-            section["legacy_calls"] += count
-        elif impl == "simplified":
-            section["simplified_calls"] += count
-        if outcome == "fallback":
-            section["fallbacks"] += count
+        _add(section, "errors", count if outcome == "error" else 0)
+        if impl in ("legacy", "simplified"):
+            _add(section, f"{impl}_calls", count)
+        _add(section, "fallbacks", count if outcome == "fallback" else 0)
     for impl, hist in delta["hist"].items():
         entry = impls.setdefault(impl, {"calls": 0, "errors": 0, "shadow_calls": 0})
         stored = entry.get("histogram")
-        if not stored or stored.get("bounds") != hist["bounds"]:
+        if not isinstance(stored, dict) or stored.get("bounds") != hist["bounds"]:
             stored = {"bounds": hist["bounds"], "counts": [0] * len(hist["counts"]),
                       "sum_seconds": 0.0}
         stored["counts"] = [a + b for a, b in zip(stored["counts"], hist["counts"], strict=True)]
@@ -210,52 +321,11 @@ def _merge_section(section: dict[str, Any], delta: dict[str, Any]) -> None:
         entry["histogram"] = stored
         if hist["authoritative_count"]:
             mean_ms = hist["authoritative_sum"] / hist["authoritative_count"] * 1000
-            section["performance_ms"] = [*section.get("performance_ms", []),
-                                         round(mean_ms, 3)][-PERFORMANCE_SAMPLES:]
-    comparisons = section.setdefault("comparisons", {})
+            samples = section.get("performance_ms")
+            samples = samples if isinstance(samples, list) else []
+            section["performance_ms"] = [*samples, round(mean_ms, 3)][-PERFORMANCE_SAMPLES:]
+    comparisons = section["comparisons"]
+    if not isinstance(comparisons, dict):
+        comparisons = section["comparisons"] = {}
     for result, value in delta["comparisons"].items():
-        comparisons[result] = comparisons.get(result, 0) + int(value)
-
-
-def read_metrics_file(path: Path | None = None) -> dict[str, Any]:
-    """The metrics file's contents (``{}`` when absent).
-
-    Raises:
-        CorruptStateError: the file is not valid; it is left in place for inspection.
-    """
-    return read_json(path or default_path()) or {}
-
-
-class FileHealthSource:
-    """Health figures from the metrics file: cumulative since the file began, across processes."""
-
-    name = "file"
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-
-    def stats(self, migration: str, window: float) -> WindowStats:
-        document = read_metrics_file(self.path)
-        section = document.get(section_name(migration), {})
-        impls = section.get("implementations", {})
-
-        def side(impl: str) -> SideStats:
-            entry = impls.get(impl, {})
-            hist = entry.get("histogram")
-            buckets: tuple[tuple[float, float], ...] = ()
-            if hist:
-                running, edges = 0.0, [*hist["bounds"], float("inf")]
-                cumulative = []
-                for edge, count in zip(edges, hist["counts"], strict=False):
-                    running += count
-                    cumulative.append((float(edge), running))
-                buckets = tuple(cumulative)
-            return SideStats(float(entry.get("calls", 0)), float(entry.get("errors", 0)), buckets)
-
-        comparisons = section.get("comparisons", {})
-        return WindowStats(
-            migration, window, legacy=side("legacy"), simplified=side("simplified"),
-            matches=float(comparisons.get("match", 0)),
-            mismatches=float(comparisons.get("mismatch", 0)),
-            source=f"file {self.path or default_path()} (since it began)",
-        )
+        _add(comparisons, result, int(value))
