@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,14 +23,24 @@ def locked(path: Path) -> Iterator[None]:
     ensure_dir(path.parent)
     lock_path = path.with_name(path.name + ".lock")
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Never through a symbolic link: a planted link would make us create or lock any file.
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateError(
+                f"the lock file {lock_path} is a symbolic link: refusing to follow it; remove it "
+                f"(rm {lock_path}) and check who can write in {path.parent}",
+                path=str(path),
+            ) from None
         raise StateError(
             f"cannot create the lock file {lock_path}: {exc.strerror}; make the directory "
             "writable or point AURUM_STATE_DIR elsewhere",
             path=str(path),
         ) from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StateError(f"the lock file {lock_path} is not a regular file; remove it",
+                             path=str(path))
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
@@ -45,6 +57,52 @@ def ensure_dir(directory: Path) -> None:
             "at a writable directory",
             path=str(directory),
         ) from None
+
+
+def check_trusted_dir(directory: Path) -> None:
+    """Refuse, as ssh does, a directory another user could write in or that another user owns.
+
+    Raises:
+        StateError: naming the directory and the command that fixes it.
+    """
+    try:
+        info = os.stat(directory)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateError(f"cannot stat the state directory {directory}: {exc.strerror}",
+                         path=str(directory)) from None
+    me = os.geteuid()
+    if info.st_uid not in (me, 0):
+        raise StateError(
+            f"the state directory {directory} is owned by uid {info.st_uid}, not by this user "
+            f"(uid {me}): another user could change every phase; run `chown {me} {directory}` "
+            "or point AURUM_STATE_DIR at a directory of your own",
+            path=str(directory),
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StateError(
+            f"the state directory {directory} is writable by group or others (mode "
+            f"{stat.S_IMODE(info.st_mode):o}): anyone could change every phase; run "
+            f"`chmod go-w {directory}` (aurum-otel creates it 0700)",
+            path=str(directory),
+        )
+
+
+def clean_stale_temps(path: Path) -> list[Path]:
+    """Remove temporary files of ``path`` left by a writer killed mid-write.
+
+    Only call this holding :func:`locked` on ``path``: every writer of ``path`` holds it, so any
+    temporary file of ``path`` that exists then belongs to a writer that died.
+    """
+    removed = []
+    with contextlib.suppress(OSError):
+        for candidate in path.parent.glob(f"{path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if candidate.is_file() and not candidate.is_symlink():
+                    candidate.unlink()
+                    removed.append(candidate)
+    return removed
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

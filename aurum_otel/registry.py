@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aurum_otel.errors import ConfigurationError
+from aurum_otel.errors import ConfigurationError, StateError
 from aurum_otel.flags import FlagReader, GlobalFlags, MigrationFlags, monitoring_enabled
 from aurum_otel.phase import Phase, PhaseState, Rollout
 from aurum_otel.shadow import ShadowExecutor
@@ -83,14 +83,27 @@ class MigrationRuntime:
     def _phase(self, flags: MigrationFlags) -> PhaseState:
         if flags.kill_switch:
             return PhaseState(Phase.LEGACY, source="kill-switch")
-        snapshot = self._registry.store.snapshot()
+        store, error = self._registry.phase_store()
+        if store is None:
+            # A store that cannot even be built is a bad flag like any other: the call runs.
+            variable = error.variable if isinstance(error, ConfigurationError) else "state"
+            self._registry.log_once(variable, "%s; migrations run on %s until it is fixed", error,
+                                    "legacy (or the phase the environment pins)")
+            if flags.phase is not None:
+                return PhaseState(flags.phase, _override(Rollout(), flags), source="env",
+                                  problem=variable)
+            return PhaseState(Phase.LEGACY, source="invalid", problem=variable)
+        snapshot = store.snapshot()
         record = snapshot.get(self.name)
         rollout = _override(record.rollout if record else Rollout(), flags)
+        corrupt = snapshot.corrupt.get(self.name)
+        problem = snapshot.problem if snapshot.problem is not None else corrupt
         if flags.phase is not None:
-            return PhaseState(flags.phase, rollout, source="env")
-        if snapshot.problem is not None:
+            return PhaseState(flags.phase, rollout, source="env",
+                              problem="state" if problem is not None else None)
+        if problem is not None:
             self._log_once("state", "phase store unreadable (%s); %r runs on legacy",
-                           snapshot.problem, self.name)
+                           problem, self.name)
             return PhaseState(Phase.LEGACY, source="invalid", problem="state")
         if record is not None:
             return PhaseState(record.phase, rollout, source="store")
@@ -132,6 +145,8 @@ class Registry:
             logger.error("%s; using aurum-otel's defaults", exc)
             self.global_flags = GlobalFlags.model_construct()
         self._store = store
+        self._store_error: ConfigurationError | StateError | None = None
+        self._logged: set[str] = set()
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.clock = clock
@@ -147,14 +162,39 @@ class Registry:
 
     @property
     def store(self) -> PhaseStore:
-        if self._store is None:
+        """The phase store ``AURUM_STATE_URL`` names.
+
+        Raises:
+            ConfigurationError: the URL is bad (what the CLI reports; the call path never raises).
+        """
+        store, error = self.phase_store()
+        if store is None:
+            assert error is not None
+            raise error
+        return store
+
+    def phase_store(self) -> tuple[PhaseStore | None, ConfigurationError | StateError | None]:
+        """The store, or why there is none (built once; a bad URL is not tried again)."""
+        if self._store is None and self._store_error is None:
             with self._lock:
-                if self._store is None:
-                    self._store = store_from_url(
-                        self.global_flags.state_url, self.global_flags.state_dir
-                    )
-                    self._listen(self._store)
-        return self._store
+                if self._store is None and self._store_error is None:
+                    try:
+                        store = store_from_url(self.global_flags.state_url,
+                                               self.global_flags.state_dir)
+                    except (ConfigurationError, StateError) as exc:
+                        self._store_error = exc
+                    else:
+                        self._listen(store)
+                        self._store = store
+        return self._store, self._store_error
+
+    def log_once(self, key: str, message: str, *args: Any) -> None:
+        """Log an error once per process (a bad setting is not repeated on every refresh)."""
+        with self._lock:
+            if key in self._logged:
+                return
+            self._logged.add(key)
+        logger.error(message, *args)
 
     def _listen(self, store: PhaseStore) -> None:
         """Re-resolve a migration at once when a store that pushes changes reports one."""

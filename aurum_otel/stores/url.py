@@ -1,0 +1,46 @@
+"""Which store an ``AURUM_STATE_URL`` names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aurum_otel.errors import ConfigurationError
+from aurum_otel.stores.file import STATE_FILE, FileStore
+
+if TYPE_CHECKING:
+    from aurum_otel.stores.model import PhaseStore
+
+
+def store_from_url(url: str | None, state_dir: Path) -> PhaseStore:
+    """The store an ``AURUM_STATE_URL`` names (``file:///path``, ``redis://...``, ``openfeature:``).
+
+    Raises:
+        ConfigurationError: the URL is malformed, its scheme unknown, or its extra not installed.
+    """
+    if not url:
+        return FileStore.in_dir(state_dir)
+    if url.startswith("file://"):
+        target = Path(url[len("file://") :])
+        return FileStore(target if target.suffix == ".json" else target / STATE_FILE)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from aurum_otel.redis_store import RedisStore  # an optional extra: imported on use
+        except ImportError:
+            raise ConfigurationError(
+                "AURUM_STATE_URL", url.split("@")[-1],
+                "a redis:// URL needs the redis extra: pip install 'aurum-otel[redis]'") from None
+        return RedisStore.from_url(url)
+    if url.startswith("openfeature:"):
+        try:
+            from aurum_otel.openfeature_source import OpenFeaturePhaseSource  # an optional extra
+        except ImportError:
+            raise ConfigurationError(
+                "AURUM_STATE_URL", url,
+                "an openfeature: URL needs the openfeature extra: "
+                "pip install 'aurum-otel[openfeature]'") from None
+        return OpenFeaturePhaseSource.from_url(url, state_dir)
+    raise ConfigurationError(
+        "AURUM_STATE_URL", url.split("@")[-1],
+        "file:///path/to/dir-or-file.json, redis://[:password@]host:port/db[?prefix=aurum] or "
+        "openfeature:[//domain]")
