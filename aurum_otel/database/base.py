@@ -5,13 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from aurum_otel.compare import (
-    MAX_DIFFERENCES,
-    ComparisonResult,
-    deep_compare,
-    redact,
-    unordered_rows,
-)
+from aurum_otel.compare import MAX_DIFFERENCES, ComparisonResult, deep_compare, unordered_rows
+from aurum_otel.redact import ValueFree, name_or_describe
 
 Params = Sequence[Any] | None
 Row = tuple[Any, ...]
@@ -64,24 +59,31 @@ def rows_comparator(authoritative: Any, shadow: Any) -> ComparisonResult:
     """Compare two query results: columns, then rows in order when ordered, else as multisets.
 
     Either side being ordered makes the comparison ordered: an ``ORDER BY`` on the authoritative
-    query is a promise the shadow must keep.
+    query is a promise the shadow must keep. Like :func:`~aurum_otel.compare.deep_compare`, the
+    differences hold no value: a row is described by its length and a keyed hash, and a column
+    name that is not a plain identifier (an expression, a quoted literal) by its description.
     """
     if not isinstance(authoritative, Rows) or not isinstance(shadow, Rows):
         return deep_compare(authoritative, shadow)
     differences: list[str] = []
     if authoritative.columns != shadow.columns:
         differences.append(
-            f"columns: {redact(authoritative.columns)} != {redact(shadow.columns)}"
+            ValueFree(f"columns: {_columns(authoritative.columns)} != {_columns(shadow.columns)}")
         )
     as_multisets = unordered_rows(list(authoritative), list(shadow))
     differences.extend(as_multisets.differences)
     if as_multisets.equal and (authoritative.ordered or shadow.ordered):
         in_order = deep_compare(list(authoritative), list(shadow))
         if not in_order.equal:
-            differences.append("rows: the same rows in a different order (the query has ORDER BY)")
+            differences.append(
+                ValueFree("rows: the same rows in a different order (the query has ORDER BY)"))
             # deep_compare calls the elements "[i]"; name them rows here.
-            differences.extend(f"rows{line}" for line in in_order.differences[:5])
+            differences.extend(ValueFree(f"rows{line}") for line in in_order.differences[:5])
     return ComparisonResult(not differences, tuple(differences[:MAX_DIFFERENCES]))
+
+
+def _columns(columns: tuple[str, ...]) -> str:
+    return "(" + ", ".join(name_or_describe(column) for column in columns) + ")"
 
 
 @runtime_checkable
