@@ -68,9 +68,18 @@ class Aggregator:
         except AttributeError:
             table = _Table(threading.current_thread())
             with self._lock:
+                # Fold finished threads' tables here too, not only when a reader collects:
+                # without a reader, short-lived threads would each leave a table behind.
+                self._live_tables()
                 self._tables.append(table)
             self._local.table = table
         return table
+
+    @property
+    def table_count(self) -> int:
+        """Per-thread tables held (live threads' plus the shared total of finished ones)."""
+        with self._lock:
+            return len(self._tables) + 1
 
     def record_call(self, key: CallKey, seconds: float) -> None:
         """Count one run of an implementation (the call path: no lock, no allocation after warm-up)."""

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import threading
+import tracemalloc
+
+from aurum_otel.aggregate import Aggregator
+from aurum_otel.phase import Implementation, Outcome, Phase, Role
+
+KEY = ("orders", Phase.HYBRID, Implementation.SIMPLIFIED, Role.AUTHORITATIVE, Outcome.SUCCESS)
+
+
+def _threads(aggregator: Aggregator, count: int) -> None:
+    for _ in range(count):
+        thread = threading.Thread(target=aggregator.record_call, args=(KEY, 0.001))
+        thread.start()
+        thread.join()
+
+
+def test_finished_threads_tables_are_folded_without_any_reader() -> None:
+    """Issue 12.14: short-lived threads must not leave a table each when nothing collects."""
+    aggregator = Aggregator()
+    _threads(aggregator, 200)  # warm-up: interpreter caches, thread-name counters
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        _threads(aggregator, 3000)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename")
+                if "aggregate.py" in str(stat.traceback) or "threading.py" in str(stat.traceback))
+    assert grown < 100_000, f"{grown} bytes kept by 3,000 finished threads"
+    assert aggregator.table_count <= 3  # the shared total, at most a dying thread's, ours
+    totals = aggregator.calls()[KEY]
+    assert totals.count == 3200 and sum(totals.buckets) == 3200  # nothing lost in the fold
+
+
+def test_live_threads_keep_their_own_tables_and_add_up() -> None:
+    aggregator = Aggregator()
+    go, done = threading.Event(), threading.Barrier(9)
+
+    def work() -> None:
+        for _ in range(100):
+            aggregator.record_call(KEY, 0.002)
+        done.wait()
+        go.wait()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    done.wait()
+    assert aggregator.table_count == 9 and aggregator.calls()[KEY].count == 800
+    go.set()
+    for thread in threads:
+        thread.join()
+    aggregator.record_call(KEY, 0.002)
+    assert aggregator.calls()[KEY].count == 801
