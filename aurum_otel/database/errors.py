@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from enum import StrEnum
+from urllib.parse import quote, quote_plus
 
 from aurum_otel.errors import AurumOtelError
 from aurum_otel.invocation import error_type
@@ -174,10 +175,15 @@ def translate(error: BaseException, *, secrets: Iterable[str] = ()) -> DatabaseE
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each (non-empty) secret replaced by ``<redacted>``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
+    """``text`` with every occurrence of each (non-empty) secret replaced by ``<redacted>``.
+
+    Also the secret's URL-encoded forms (drivers print URLs with credentials in them), and the
+    longest forms first, so a secret that contains another is hidden whole, not up to the other.
+    """
+    forms = {form for secret in secrets if secret
+             for form in (secret, quote(secret), quote(secret, safe=""), quote_plus(secret, safe=""))}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
     return text
 
 

@@ -15,6 +15,7 @@ from aurum_otel.database import (
     SimpleTrinoClient,
     classify,
 )
+from aurum_otel.database.errors import REDACTED, scrub, translate
 from tests.unit.database.fakes import (
     CANARY,
     TRINO,
@@ -63,3 +64,33 @@ def test_driver_messages_are_scrubbed_of_the_password() -> None:
         with pytest.raises(DatabaseUnavailableError) as caught:
             client.query("SELECT 1")
         assert CANARY not in str(caught.value) and "<redacted>" in str(caught.value)
+
+
+def test_scrub_hides_every_occurrence_of_every_secret() -> None:
+    text = f"auth {CANARY} failed; retried with {CANARY}; user bob, token tk-1 and tk-1"
+    assert scrub(text, [CANARY, "tk-1", ""]) == (
+        f"auth {REDACTED} failed; retried with {REDACTED}; user bob, token {REDACTED} and {REDACTED}"
+    )
+
+
+def test_scrub_hides_a_secret_that_contains_another_whole() -> None:
+    # Replacing the short one first would leave the long one's tail ("-long") in the message.
+    assert scrub("key=abc-long, pin=abc", ["abc", "abc-long"]) == (
+        f"key={REDACTED}, pin={REDACTED}"
+    )
+
+
+def test_scrub_hides_the_url_encoded_form_of_a_secret() -> None:
+    password = "p@ss/w:rd 1"
+    text = "failed to execute: https://aurum:p%40ss%2Fw%3Ard%201@trino.test/ (or p%40ss%2Fw%3Ard+1)"
+    scrubbed = scrub(text, [password])
+    assert "ss" not in scrubbed and scrubbed.count(REDACTED) == 2
+
+
+def test_a_translated_error_names_the_failure_but_no_secret_occurrence() -> None:
+    error = trino.exceptions.TrinoConnectionError(
+        f"failed to execute: https://aurum:{CANARY}@trino.test/v1 (auth={CANARY})"
+    )
+    translated = translate(error, secrets=[CANARY])
+    assert CANARY not in str(translated) and str(translated).count(REDACTED) == 2
+    assert isinstance(translated, DatabaseUnavailableError)
