@@ -40,14 +40,21 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import AuthenticationError, RedisError, WatchError
+from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from aurum_otel.errors import ConfigurationError, CorruptStateError, StateError, TransitionConflictError
 from aurum_otel.phase import Phase, Rollout
-from aurum_otel.store import MigrationRecord, Snapshot, Transition, check_expected
+from aurum_otel.store import (
+    MigrationRecord,
+    Snapshot,
+    Transition,
+    WatchState,
+    check_expected,
+    new_transition_id,
+)
 
 logger = logging.getLogger("aurum_otel.store")
 
@@ -56,13 +63,33 @@ __all__ = ["RedisStore"]
 DEFAULT_PREFIX = "aurum"
 DEFAULT_HISTORY_LIMIT = 1_000
 DEFAULT_POLL_INTERVAL = 5.0
-DEFAULT_INITIAL_WAIT = 3.0
+DEFAULT_INITIAL_WAIT = 1.0
 CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 2.0
 HEALTH_CHECK_INTERVAL = 10
 RECONNECT_MIN = 0.05
 RECONNECT_MAX = 1.0
 URL_FORM = "redis://[:password@]host[:port][/db][?prefix=aurum&history_limit=1000&poll_interval=5]"
+MAX_ATTEMPTS = 100
+TRANSITION_ID_TTL = 86_400  # seconds a transition id is remembered for retries
+_WRITE_SCRIPT = f"""
+if redis.call('EXISTS', KEYS[4]) == 1 then return 'landed' end
+local version = redis.call('HGET', KEYS[1], 'version')
+if (version or '') ~= ARGV[2] then return 'moved' end
+if ARGV[10] ~= '' then
+  local aside = cjson.decode(ARGV[10])
+  redis.call('HSET', KEYS[5], 'record', aside['record'], 'error', aside['error'], 'at', aside['at'])
+end
+local record = cjson.decode(ARGV[3])
+for field, value in pairs(record) do redis.call('HSET', KEYS[1], field, value) end
+redis.call('HDEL', KEYS[1], 'watch')
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+redis.call('HSET', KEYS[3], ARGV[6], ARGV[9])
+redis.call('SET', KEYS[4], '1', 'EX', {TRANSITION_ID_TTL})
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return 'written'
+"""
 _OWN_PARAMETERS = ("prefix", "history_limit", "poll_interval")
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -80,7 +107,8 @@ class RedisStore:
         prefix: namespace of every key and of the notification channel.
         history_limit: transitions kept per migration (older ones are trimmed).
         poll_interval: seconds between the safety-net re-reads of the index.
-        initial_wait: how long the first :meth:`snapshot` waits for the first load.
+        initial_wait: how long the first :meth:`snapshot` waits for the first load (once: later
+            calls never wait on the network).
         location: how the store is named in messages (default: host, port and db of ``client``).
         start: start the background reader now (otherwise on the first :meth:`snapshot`).
     """
@@ -120,10 +148,12 @@ class RedisStore:
         self._connected = False
         self._last_error: str | None = None
         self._ready = threading.Event()
+        self._waited = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
+        self._script = client.register_script(_WRITE_SCRIPT)
         _STORES.add(self)
         if start:
             self._ensure_thread()
@@ -190,7 +220,10 @@ class RedisStore:
         """
         if self._thread is None:
             self._ensure_thread()
-        if not self._ready.is_set():
+        if not self._waited:
+            # Once per store (per process): a silent Redis must not stall every refresh of every
+            # caller; after this, calls use what is in memory until the reader brings news.
+            self._waited = True
             self._ready.wait(self.initial_wait)
         return self._snapshot
 
@@ -231,32 +264,19 @@ class RedisStore:
         """
         key = self._key(name)
         try:
-            with self._client.pipeline(transaction=True) as pipe:
-                while True:
-                    try:
-                        cast(Any, pipe).watch(key)  # untyped in redis-py
-                        raw = {_text(k): _text(v) for k, v in cast(
-                            Mapping[Any, Any], pipe.hgetall(key)).items()}
-                        change, version = self._next(name, raw, to_phase, rollout, actor, reason,
-                                                     expected, expected_rollout)
-                        pipe.multi()
-                        pipe.hset(key, mapping={
-                            "phase": change.to_phase.value,
-                            "rollout": json.dumps(change.rollout.to_dict()),
-                            "updated_at": repr(change.at),
-                            "version": str(version),
-                            "actor": change.actor,
-                            "reason": change.reason,
-                        })
-                        history = self._history_key(name)
-                        pipe.rpush(history, json.dumps(change.to_dict()))
-                        pipe.ltrim(history, -self.history_limit, -1)
-                        pipe.hset(self._index_key, name, str(version))
-                        pipe.publish(self.channel, json.dumps({"name": name, "version": version}))
-                        pipe.execute()
-                        break
-                    except WatchError:
-                        continue  # another writer got in between: read again and decide again
+            for _ in range(MAX_ATTEMPTS):
+                raw = {_text(k): _text(v) for k, v in cast(
+                    Mapping[Any, Any], self._client.hgetall(key)).items()}
+                change, version = self._next(name, raw, to_phase, rollout, actor, reason,
+                                             expected, expected_rollout)
+                if self._write(name, raw, change, version) != "moved":
+                    break  # written, or written by an earlier try whose reply was lost
+                # another writer got in between: read again and decide again
+            else:
+                raise StateError(
+                    f"phase store {self._location}: the record of {name!r} kept changing under "
+                    f"{MAX_ATTEMPTS} attempts; nothing was changed, try again",
+                    path=self._location)
         except TransitionConflictError:
             raise
         except AuthenticationError as exc:
@@ -281,6 +301,36 @@ class RedisStore:
             pass  # written: the notification or the next poll brings it in
         return change
 
+    def _write(self, name: str, raw: Mapping[str, str], change: Transition, version: int) -> str:
+        """Run the write script: ``written``, ``landed`` (a retry of a write that had landed) or
+        ``moved`` (the record changed since it was read; nothing was written)."""
+        corrupt_record = ""
+        try:
+            if raw:
+                _record(raw, ())
+        except CorruptStateError as exc:
+            corrupt_record = json.dumps({"record": json.dumps(dict(raw)), "error": str(exc),
+                                         "at": repr(change.at)})
+        record = {
+            "phase": change.to_phase.value,
+            "rollout": json.dumps(change.rollout.to_dict()),
+            "updated_at": repr(change.at),
+            "version": str(version),
+            "actor": change.actor,
+            "reason": change.reason,
+            "transition_id": change.id,
+        }
+        _record(record, ())  # never write what readers reject
+        keys = [self._key(name), self._history_key(name), self._index_key,
+                f"{self.prefix}:transition:{change.id}", f"{self.prefix}:corrupt:{name}"]
+        args = [change.id, raw.get("version", ""), json.dumps(record),
+                json.dumps(change.to_dict()), str(self.history_limit), name, self.channel,
+                json.dumps({"name": name, "version": version}), str(version), corrupt_record]
+        # One script, atomic on the server, that first checks whether this very transition has
+        # landed: redis-py retries a command whose reply was lost, and so do we.
+        result = self._script(keys=keys, args=args)
+        return _text(result)
+
     def _next(
         self,
         name: str,
@@ -292,9 +342,6 @@ class RedisStore:
         expected: Phase | None,
         expected_rollout: Rollout | None = None,
     ) -> tuple[Transition, int]:
-        actual = raw.get("phase", Phase.LEGACY.value)
-        if expected is not None and actual != expected.value:
-            raise TransitionConflictError(name, expected.value, actual)
         try:
             version = int(raw.get("version", "0"))
         except ValueError:
@@ -302,8 +349,8 @@ class RedisStore:
         try:
             current = _record(raw, ()) if raw else MigrationRecord()
         except CorruptStateError as exc:
-            logger.warning("phase store %s: the record of %r was corrupt (%s); overwriting it",
-                           self._location, name, exc)
+            logger.warning("phase store %s: the record of %r was corrupt (%s); keeping it aside "
+                           "under %s:corrupt:%s", self._location, name, exc, self.prefix, name)
             current = MigrationRecord()
         check_expected(name, current.phase, current.rollout, expected, expected_rollout)
         change = Transition(
@@ -314,6 +361,7 @@ class RedisStore:
             actor=actor,
             reason=reason,
             at=time.time(),
+            id=new_transition_id(),
         )
         return change, version + 1
 
@@ -369,7 +417,8 @@ class RedisStore:
             except CorruptStateError as exc:
                 loaded[name] = (version, CorruptStateError(
                     f"{self._location}: the record of migration {name!r} ({self._key(name)}) is "
-                    f"not an aurum-otel record ({exc}); the next transition overwrites it",
+                    f"not an aurum-otel record ({exc}); it runs on legacy, and the next "
+                    f"transition keeps the record aside under {self.prefix}:corrupt:{name}",
                     path=self._location,
                 ))
         return loaded
@@ -427,8 +476,9 @@ class RedisStore:
             if complete:
                 self._loaded = True
             if self._loaded:
-                problem = next(iter(self._corrupt.values()), None)
-                self._snapshot = Snapshot(dict(self._records), problem)
+                # A bad record affects only its own migration.
+                self._snapshot = Snapshot(dict(self._records), None,
+                                          {n: str(e) for n, e in self._corrupt.items()})
             listeners = list(self._listeners)
         if complete:
             self._mark_up()
@@ -477,6 +527,8 @@ class RedisStore:
                     next_poll = time.monotonic() + self.poll_interval
                 delay = RECONNECT_MIN
             except Exception as exc:
+                if self._stop.is_set():
+                    break  # close() cut the connection under us
                 if not isinstance(exc, (OSError, RedisError)):
                     logger.exception("phase store %s: reader failed; restarting it", self._location)
                 self._mark_down(exc)
@@ -550,10 +602,11 @@ class RedisStore:
         """Stop the reader thread and close the connections."""
         self._stop.set()
         self._ready.set()
+        # Closing the connections first wakes a reader blocked on a silent server.
+        self._client.close()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5.0)
-        self._client.close()
 
     def __enter__(self) -> RedisStore:
         return self
@@ -579,6 +632,8 @@ def _record(raw: Mapping[str, str], history: tuple[Transition, ...]) -> Migratio
             rollout=Rollout.from_dict(json.loads(raw.get("rollout") or "{}")),
             updated_at=float(raw.get("updated_at", "0")),
             history=history,
+            transition_id=raw.get("transition_id", ""),
+            watch=WatchState.from_dict(json.loads(raw["watch"])) if raw.get("watch") else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CorruptStateError(f"{type(exc).__name__}: {exc}", path="") from None

@@ -25,7 +25,6 @@ redis = pytest.importorskip("redis")
 
 from aurum_otel import (  # noqa: E402
     ConfigurationError,
-    CorruptStateError,
     Phase,
     PhaseStore,
     Rollout,
@@ -366,7 +365,7 @@ def test_history_is_capped_and_records_round_trip(
 
 
 @needs_redis
-def test_a_corrupt_record_is_a_problem_until_the_next_transition(
+def test_a_corrupt_record_is_its_own_problem_until_the_next_transition(
     url: str, stores: Callable[..., RedisStore]
 ) -> None:
     store = stores(url)
@@ -376,10 +375,11 @@ def test_a_corrupt_record_is_a_problem_until_the_next_transition(
     client.hset(f"{prefix}:migration:broken", mapping={"phase": "turbo", "version": "2"})
     client.hset(f"{prefix}:migrations", "broken", "2")
     client.close()
-    wait_for(lambda: store.refresh().problem is not None)
-    assert isinstance(store.snapshot().problem, CorruptStateError)
+    wait_for(lambda: "broken" in store.refresh().corrupt)
+    assert store.snapshot().problem is None  # only its own migration is affected
+    assert "turbo" in store.snapshot().corrupt["broken"]
     store.transition("broken", Phase.LEGACY, actor="op", reason="repair")
-    assert store.snapshot().problem is None
+    assert store.snapshot().corrupt == {}
     record = store.snapshot().get("broken")
     assert record is not None and record.phase is Phase.LEGACY
 
