@@ -14,16 +14,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from aurum_otel import semconv
-from aurum_otel.errors import ConfigurationError, TransitionConflictError
+from aurum_otel.errors import AurumOtelError, ConfigurationError, TransitionConflictError
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.stats import HealthSource
-from aurum_otel.health.verdict import Status, Verdict
+from aurum_otel.health.verdict import RuleResult, Status, Verdict
 from aurum_otel.hooks import call_hook
 from aurum_otel.phase import Phase, Rollout
 from aurum_otel.registry import get_registry
-from aurum_otel.store import MigrationRecord, PhaseStore, Transition
+from aurum_otel.store import MigrationRecord, PhaseStore, Transition, WatchState
 
 logger = logging.getLogger("aurum_otel.control")
+
+DEFAULT_GIVE_UP_AFTER = 900.0
+"""Seconds of consecutive failed evaluations after which ``watch`` stops (and says why)."""
+MAX_RETRY_DELAY = 60.0
+
+
+class EvaluationError(AurumOtelError):
+    """``watch`` gave up: the health source failed on every try for ``give_up_after`` seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +112,7 @@ class Tick:
     """What one controller evaluation did."""
 
     verdict: Verdict
-    action: str  # advanced | rolled_back | held | idle | done | conflict
+    action: str  # advanced | rolled_back | held | idle | done | conflict | failed
     message: str
     transition: Transition | None = None
 
@@ -123,6 +131,11 @@ class Controller:
         clock: monotonic seconds, injected for tests.
         actor: who the transitions are written as.
         hooks: ``on_transition`` receives every transition.
+        wall_clock: Unix seconds, to resume a step begun before a restart (the step's start is
+            its transition's time in the store; the unhealthy streak is kept there too).
+        give_up_after: seconds of consecutive failed evaluations (health source down, hung,
+            erroring) after which :meth:`watch` raises :class:`EvaluationError`; until then it
+            holds the step and retries with a capped exponential backoff.
     """
 
     def __init__(
@@ -138,13 +151,17 @@ class Controller:
         clock: Callable[[], float] = time.monotonic,
         actor: str = "controller",
         hooks: Any = None,
+        wall_clock: Callable[[], float] = time.time,
+        give_up_after: float = DEFAULT_GIVE_UP_AFTER,
     ) -> None:
         if not plan:
             raise ConfigurationError("plan", "[]", "at least one step")
         if rollback_after < 1:
             raise ConfigurationError("rollback_after", rollback_after, "an integer >= 1")
-        if bake < 0:
+        if not bake >= 0:
             raise ConfigurationError("bake", bake, "seconds >= 0")
+        if not give_up_after >= 0:
+            raise ConfigurationError("give_up_after", give_up_after, "seconds >= 0")
         self.name = name
         self._source = source
         self.policy = policy or HealthPolicy()
@@ -155,9 +172,12 @@ class Controller:
         self.clock = clock
         self.actor = actor
         self.hooks = hooks
+        self.wall_clock = wall_clock
+        self.give_up_after = give_up_after
         self.unhealthy_streak = 0
         self._observed: tuple[Phase, Rollout] | None = None
         self._step_started = clock()
+        self._verdict: Verdict | None = None
 
     @property
     def store(self) -> PhaseStore:
@@ -235,26 +255,30 @@ class Controller:
         """Evaluate once and act: roll back, advance, or hold.
 
         When another controller changed the phase first, the transition is not written and the
-        tick reports ``conflict``; the next tick starts from the new phase.
+        tick reports ``conflict``; the next tick starts from the new phase. When the health
+        source raises (any exception), the tick reports ``failed`` and nothing moves.
         """
         try:
             return self._tick()
         except TransitionConflictError as exc:
             self._observed = None
-            return Tick(self._verdict, "conflict", str(exc))
+            return Tick(self._verdict or _failed(self.name, str(exc)), "conflict", str(exc))
 
     def _tick(self) -> Tick:
         record = self.record()
         current = (record.phase, record.rollout)
         if current != self._observed:
-            self._observed = current
-            self._step_started = self.clock()
-            self.unhealthy_streak = 0
-        verdict = self._verdict = self.evaluate()
+            self._resume(record)
+        try:
+            verdict = self._verdict = self.evaluate()
+        except Exception as exc:  # a failed evaluation is never a verdict
+            message = f"health evaluation failed ({type(exc).__name__}: {exc}); holding the step"
+            return Tick(_failed(self.name, message), "failed", message)
         if record.phase is Phase.LEGACY:
             return Tick(verdict, "idle", "at legacy: `aurum-migrate advance` starts the plan")
         if verdict.status is Status.UNHEALTHY:
             self.unhealthy_streak += 1
+            self._save_streak(record)
             if self.unhealthy_streak >= self.rollback_after:
                 reason = (f"unhealthy {self.unhealthy_streak}x in a row: "
                           + "; ".join(verdict.reasons))
@@ -265,7 +289,9 @@ class Controller:
                                          f"{self.rollback_after} before rollback)")
         if verdict.status is Status.INCONCLUSIVE:
             return Tick(verdict, "held", "inconclusive: " + "; ".join(verdict.reasons))
-        self.unhealthy_streak = 0
+        if self.unhealthy_streak:
+            self.unhealthy_streak = 0
+            self._save_streak(record)
         position = plan_position(self.plan, record.phase, record.rollout)
         if position + 1 >= len(self.plan):
             return Tick(verdict, "done", "healthy at the plan's last step")
@@ -277,17 +303,65 @@ class Controller:
                              "plan", expected=record)
         return Tick(verdict, "advanced", f"advanced to {step.label}", change)
 
+    def _resume(self, record: MigrationRecord) -> None:
+        """Take up a step, possibly begun before this process: its bake and streak so far."""
+        self._observed = (record.phase, record.rollout)
+        baked = max(0.0, self.wall_clock() - record.updated_at) if record.updated_at else 0.0
+        self._step_started = self.clock() - baked
+        watch = record.watch
+        self.unhealthy_streak = (watch.unhealthy_streak if watch is not None and
+                                 watch.transition_id == record.transition_id else 0)
+
+    def _save_streak(self, record: MigrationRecord) -> None:
+        save = getattr(self.store, "save_watch", None)
+        if not callable(save) or not record.transition_id:
+            return
+        try:
+            save(self.name, WatchState(record.transition_id, self.unhealthy_streak))
+        except AurumOtelError as exc:
+            logger.warning("migration %s: could not keep the unhealthy streak (%d) in the store "
+                           "(%s); a restarted watch would count it again", self.name,
+                           self.unhealthy_streak, exc)
+
     def watch(self, interval: float = 10.0, *, stop: threading.Event | None = None,
               max_ticks: int | None = None, on_tick: Callable[[Tick], None] | None = None) -> Tick:
-        """Tick every ``interval`` seconds until stopped, ``max_ticks`` or the plan is done."""
+        """Tick every ``interval`` seconds until stopped, ``max_ticks`` or the plan is done.
+
+        A failed evaluation holds the step and is retried after ``interval``, doubling up to
+        :data:`MAX_RETRY_DELAY`; after ``give_up_after`` seconds of failures in a row, raises
+        :class:`EvaluationError`.
+        """
         stop = stop or threading.Event()
         count = 0
+        failing_since: float | None = None
+        delay = interval
         while True:
             tick = self.tick()
             count += 1
             if on_tick is not None:
                 on_tick(tick)
+            if tick.action == "failed":
+                now = self.clock()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since >= self.give_up_after:
+                    raise EvaluationError(
+                        f"migration {self.name}: health evaluation failed for "
+                        f"{now - failing_since:.0f} s (give_up_after={self.give_up_after:g} s); "
+                        f"the rollout is NOT watched any more: {tick.message}. Fix the health "
+                        "source and run watch again")
+                logger.warning("migration %s: %s; retrying in %.1f s (giving up after %g s of "
+                               "failures)", self.name, tick.message, delay, self.give_up_after)
+                wait, delay = delay, min(delay * 2, max(MAX_RETRY_DELAY, interval))
+            else:
+                if failing_since is not None:
+                    logger.warning("migration %s: health evaluation works again", self.name)
+                failing_since, delay, wait = None, interval, interval
             if tick.action == "done" or (max_ticks is not None and count >= max_ticks):
                 return tick
-            if stop.wait(interval):
+            if stop.wait(wait):
                 return tick
+
+
+def _failed(name: str, message: str) -> Verdict:
+    return Verdict(name, Status.INCONCLUSIVE, (RuleResult("evaluation", Status.INCONCLUSIVE,
+                                                          message),), source="none")

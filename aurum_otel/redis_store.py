@@ -90,6 +90,11 @@ redis.call('SET', KEYS[4], '1', 'EX', {TRANSITION_ID_TTL})
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return 'written'
 """
+_SAVE_WATCH_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'transition_id') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'watch', ARGV[2])
+return 1
+"""
 _OWN_PARAMETERS = ("prefix", "history_limit", "poll_interval")
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -154,6 +159,7 @@ class RedisStore:
         self._thread_lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
         self._script = client.register_script(_WRITE_SCRIPT)
+        self._save_watch_script = client.register_script(_SAVE_WATCH_SCRIPT)
         _STORES.add(self)
         if start:
             self._ensure_thread()
@@ -300,6 +306,16 @@ class RedisStore:
         except RedisError:
             pass  # written: the notification or the next poll brings it in
         return change
+
+    def save_watch(self, name: str, watch: WatchState) -> bool:
+        """Keep a controller's state of the current step; ``False`` when the step has changed."""
+        try:
+            result = self._save_watch_script(keys=[self._key(name)], args=[
+                watch.transition_id, json.dumps(watch.to_dict())])
+        except RedisError as exc:
+            raise StateError(f"phase store {self._location}: could not keep the watch state of "
+                             f"{name!r} ({exc})", path=self._location) from exc
+        return bool(result)
 
     def _write(self, name: str, raw: Mapping[str, str], change: Transition, version: int) -> str:
         """Run the write script: ``written``, ``landed`` (a retry of a write that had landed) or

@@ -22,7 +22,7 @@ from aurum_otel.control import Controller, Step  # noqa: E402
 from aurum_otel.health.verdict import RuleResult, Status, Verdict  # noqa: E402
 from aurum_otel.hooks import BaseHooks  # noqa: E402
 from aurum_otel.redis_store import RedisStore  # noqa: E402
-from aurum_otel.store import Transition  # noqa: E402
+from aurum_otel.store import Transition, WatchState  # noqa: E402
 
 URL = os.environ.get("AURUM_TEST_REDIS_URL", "")
 pytestmark = [
@@ -164,3 +164,15 @@ def test_a_bad_record_affects_only_its_own_migration_and_is_kept_aside(store: Re
     client.close()
     assert "turbo" in kept["record"] and kept["error"]
     assert store.refresh().corrupt == {}
+
+
+def test_a_restarted_watch_keeps_its_unhealthy_streak_in_redis(store: RedisStore) -> None:
+    change = store.transition("streak", Phase.HYBRID, Rollout(percent=10), actor="op", reason="go")
+    assert store.save_watch("streak", WatchState(change.id, 2))
+    assert not store.save_watch("streak", WatchState("an-older-step", 5))
+    reader = RedisStore.from_url(f"{URL}{'&' if '?' in URL else '?'}prefix={store.prefix}")
+    try:
+        record = reader.snapshot().get("streak")
+        assert record is not None and record.watch == WatchState(change.id, 2)
+    finally:
+        reader.close()
