@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,12 @@ class HealthPolicy:
     rules: Rule = field(default_factory=default_rules)
     window: float = DEFAULT_WINDOW
 
+    def __post_init__(self) -> None:
+        if isinstance(self.window, bool) or not isinstance(self.window, int | float) or not (
+            0 < self.window < math.inf
+        ):
+            raise ConfigurationError("window", self.window, "a finite number of seconds > 0")
+
     def evaluate(self, migration: str, source: HealthSource) -> Verdict:
         """Judge ``migration`` on ``source``'s figures over this policy's window."""
         stats = source.stats(migration, self.window)
@@ -75,12 +82,20 @@ class HealthPolicy:
                 raise ConfigurationError(
                     source, str(path), f"a readable YAML file ({exc.strerror})"
                 ) from None
+            except UnicodeDecodeError:
+                raise ConfigurationError(
+                    source, str(path), "a UTF-8 text YAML file (this one is binary)"
+                ) from None
         else:
             text = str(text_or_path)
+        if "\x00" in text:
+            raise ConfigurationError(source, "<binary>", "a text YAML file")
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigurationError(source, "<yaml>", f"valid YAML ({exc})".replace("\n", " ")) from None
+        except RecursionError:
+            raise ConfigurationError(source, "<yaml>", f"YAML nested at most {MAX_DEPTH} levels") from None
         if document is None:
             return cls()
         if not isinstance(document, Mapping):
@@ -96,18 +111,25 @@ class HealthPolicy:
         return cls(_parse(raw_rules, int(min_samples), f"{source}: rules"), window)
 
 
-def _parse(node: Any, min_samples: int, where: str) -> Rule:
+MAX_DEPTH = 32
+
+
+def _parse(node: Any, min_samples: int, where: str, depth: int = 0) -> Rule:
+    if depth > MAX_DEPTH:
+        raise ConfigurationError(where, "...", f"rules nested at most {MAX_DEPTH} levels deep")
     if isinstance(node, list):
         if not node:
             raise ConfigurationError(where, "[]", "at least one rule")
-        return AllOf(tuple(_parse(item, min_samples, f"{where}[{i}]") for i, item in enumerate(node)))
+        return AllOf(tuple(_parse(item, min_samples, f"{where}[{i}]", depth + 1)
+                            for i, item in enumerate(node)))
     if not isinstance(node, Mapping) or len(node) != 1:
         raise ConfigurationError(where, node, "one of error_rate, latency, mismatch_rate, all, any")
     (kind, body), = node.items()
     if kind in ("all", "any"):
         if not isinstance(body, list) or not body:
             raise ConfigurationError(f"{where}.{kind}", body, "a non-empty list of rules")
-        rules = tuple(_parse(item, min_samples, f"{where}.{kind}[{i}]") for i, item in enumerate(body))
+        rules = tuple(_parse(item, min_samples, f"{where}.{kind}[{i}]", depth + 1)
+                      for i, item in enumerate(body))
         return AllOf(rules) if kind == "all" else AnyOf(rules)
     if kind not in _LEAVES:
         raise ConfigurationError(where, kind, "one of error_rate, latency, mismatch_rate, all, any")
@@ -134,6 +156,8 @@ def _number(mapping: Mapping[str, Any], key: str, default: float, where: str,
     value = mapping.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigurationError(f"{where}: {key}", value, "an integer" if integer else "a number")
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{where}: {key}", value, "a finite number (not .nan or .inf)")
     if integer and int(value) != value:
         raise ConfigurationError(f"{where}: {key}", value, "an integer")
     return int(value) if integer else float(value)

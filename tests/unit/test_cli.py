@@ -52,7 +52,8 @@ def test_help_on_every_command(tmp_path: Path) -> None:
 
 
 def test_advance_status_history_rollback(tmp_path: Path) -> None:
-    result = run(tmp_path, "advance", "billing", "--reason", "start shadow", "--actor", "alice")
+    result = run(tmp_path, "advance", "billing", "--new", "--reason", "start shadow", "--actor",
+                 "alice")
     assert result.returncode == 0, result.stderr
     assert "billing: legacy -> hybrid (percent 0, compare 100) by alice: start shadow" in result.stdout
     assert run(tmp_path, "advance", "billing").returncode == 0  # next plan step: 10 %
@@ -74,10 +75,9 @@ def test_advance_status_history_rollback(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["advance", "billing", "sideways"], "PHASE='sideways' is not valid; allowed: legacy, hybrid"),
-        (["advance", "billing", "simplified", "--percent", "20"], "only with hybrid"),
+        (["advance", "settings", "sideways"], "PHASE='sideways' is not valid; allowed: legacy, hybrid"),
+        (["advance", "settings", "simplified", "--percent", "20"], "only with hybrid"),
         (["health", "--rules", "/nonexistent/rules.yaml"], "a readable YAML file"),
-        (["health", "--window", "-1"], "--window"),
     ],
 )
 def test_errors_say_what_to_change(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -91,6 +91,8 @@ def test_usage_errors_exit_64(tmp_path: Path) -> None:
     assert result.returncode == 64 and "Missing argument" in result.stderr
     assert run(tmp_path, "frobnicate").returncode == 64
     assert run(tmp_path, "advance", "x", "hybrid", "--percent", "150").returncode == 64
+    result = run(tmp_path, "health", "--window", "-1")
+    assert result.returncode == 64 and "--window" in result.stderr
 
 
 def test_health_exit_codes_and_json(tmp_path: Path) -> None:
@@ -123,7 +125,7 @@ def test_corrupt_state_file(tmp_path: Path) -> None:
     result = run(tmp_path, "status")
     assert result.returncode == 3
     assert "not valid JSON" in result.stderr and "calls run on legacy" in result.stderr
-    result = run(tmp_path, "advance", "x")
+    result = run(tmp_path, "advance", "x", "--new")
     assert result.returncode == 0, result.stderr
     kept = list(tmp_path.glob("migration_state.json.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_text() == "{oops"
