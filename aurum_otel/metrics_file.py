@@ -113,7 +113,18 @@ class MetricsFileWriter:
         return {"path": str(self.path), "running": self.running, "last_error": self.last_error,
                 "failures": self.failures, "last_success": self.last_success}
 
+    def retarget(self, path: Path | None, *, interval: float | None = None) -> None:
+        """Write to ``path`` (``None``: the default) from the next flush on."""
+        with self._lock:
+            self._path = path
+            if interval is not None:
+                self.interval = interval
+
     def start(self) -> MetricsFileWriter:
+        """Start (or restart, after :meth:`stop`) the writing thread; a no-op when running."""
+        if self.running:
+            return self
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="aurum-metrics-file", daemon=True)
         self._thread.start()
         atexit.register(self.stop)

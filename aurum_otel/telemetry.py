@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import logging
+import math
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +24,10 @@ from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 
 VERSION = "0.1.0"
 Attributes = Mapping[str, str]
+EXIT_BUDGET_VARIABLE = "AURUM_EXIT_BUDGET"
+DEFAULT_EXIT_BUDGET = 3.0
+
+logger = logging.getLogger("aurum_otel.telemetry")
 
 
 _ORDINARY_SOURCES = frozenset({"store", "default"})
@@ -208,16 +216,48 @@ def instruments_for(tracer_provider: Any = None, meter_provider: Any = None) -> 
     # that ran before setup_telemetry() and code after it share one aggregator.
     meter_key = meter_provider if meter_provider is not None else _GLOBAL
     tracer_key = tracer_provider if tracer_provider is not None else _GLOBAL
+    created = False
     with _instruments_lock:
         per_tracer = _instruments.setdefault(meter_key, {})
         found = per_tracer.get(tracer_key)
         if found is None:
             shared = next(iter(per_tracer.values()), None)
+            created = shared is None
             found = Instruments(tracer_provider, meter_provider) if shared is None else (
                 shared.with_tracer(tracer_provider)
             )
             per_tracer[tracer_key] = found
+    if created and monitoring_explicitly_on():
+        metrics_file_writer(found.aggregator, start=True)
     return found
+
+
+MONITORING_VARIABLE = "AURUM_ENABLE_MIGRATION_MONITORING"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_writers_lock = threading.Lock()
+_writers: weakref.WeakKeyDictionary[Aggregator, Any] = weakref.WeakKeyDictionary()
+
+
+def monitoring_explicitly_on() -> bool:
+    """``AURUM_ENABLE_MIGRATION_MONITORING`` is set, and to a true value (the guide's step)."""
+    return os.environ.get(MONITORING_VARIABLE, "").strip().lower() in _TRUE
+
+
+def metrics_file_writer(aggregator: Aggregator, *, start: bool = False) -> Any:
+    """The one metrics-file writer of ``aggregator`` (``None`` if none; started if ``start``).
+
+    One writer per aggregator, so that the lazy writer of the guide's monitoring flag and the
+    one :func:`setup_telemetry` asks for never both add the same counts to the file.
+    """
+    from aurum_otel.metrics_file import MetricsFileWriter
+
+    with _writers_lock:
+        writer = _writers.get(aggregator)
+        if writer is None and start:
+            writer = _writers[aggregator] = MetricsFileWriter(aggregator=aggregator)
+        if writer is not None and start:
+            writer.start()
+        return writer
 
 
 class _Global:
@@ -236,15 +276,43 @@ def feature_flag_event(name: str, phase: Phase) -> dict[str, str]:
     }
 
 
+def resolve_exit_budget(value: float | None) -> float:
+    """The total seconds shutdown may take: ``value``, else ``AURUM_EXIT_BUDGET``, else 3.
+
+    Raises:
+        ConfigurationError: the budget is not a finite number of seconds >= 0.
+    """
+    from aurum_otel.errors import ConfigurationError
+
+    name, raw = ("exit_budget", value) if value is not None else (
+        EXIT_BUDGET_VARIABLE, os.environ.get(EXIT_BUDGET_VARIABLE))
+    if raw is None or raw == "":
+        return DEFAULT_EXIT_BUDGET
+    try:
+        budget = float(raw)
+    except (TypeError, ValueError):
+        budget = math.nan
+    if isinstance(raw, bool) or not math.isfinite(budget) or budget < 0:
+        raise ConfigurationError(name, raw, "a finite number of seconds >= 0, e.g. 3")
+    return budget
+
+
 @dataclass
 class TelemetryHandle:
-    """What :func:`setup_telemetry` configured; ``shutdown()`` flushes and stops the exporters."""
+    """What :func:`setup_telemetry` configured; ``shutdown()`` flushes and stops the exporters.
+
+    Shutdown (``shutdown()``, and the interpreter's exit) takes at most ``exit_budget`` seconds in
+    all, however slow or unreachable the collector is: what is not exported by then is dropped,
+    and a warning says so.
+    """
 
     tracer_provider: Any
     meter_provider: Any
     readers: Sequence[Any] = field(default_factory=tuple)
     health_reader: Any = None
     metrics_file: Any = None
+    exit_budget: float = DEFAULT_EXIT_BUDGET
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def force_flush(self, timeout_millis: int = 5_000) -> None:
         self.tracer_provider.force_flush(timeout_millis)
@@ -252,11 +320,39 @@ class TelemetryHandle:
         if self.metrics_file is not None:
             self.metrics_file.flush()
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool:
+        """Flush and stop within the exit budget; ``False`` when it ran out (data dropped)."""
+        if self._done.is_set():
+            return True
+        self._done.set()
+        atexit.unregister(self.shutdown)
+        deadline = time.monotonic() + self.exit_budget
+        steps: list[tuple[str, Any]] = []
         if self.metrics_file is not None:
-            self.metrics_file.stop()
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
+            steps.append(("metrics file", self.metrics_file.stop))
+        steps.append(("traces", self.tracer_provider.shutdown))
+        steps.append(("metrics", lambda: self.meter_provider.shutdown(
+            timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000)))
+        for what, step in steps:
+            # Each step runs on a daemon thread: a hung exporter is abandoned at the deadline
+            # instead of holding the process's exit.
+            worker = threading.Thread(target=_quietly, args=(what, step), daemon=True,
+                                      name=f"aurum-shutdown-{what}")
+            worker.start()
+            worker.join(max(deadline - time.monotonic(), 0.0))
+            if worker.is_alive():
+                logger.warning("telemetry shutdown: %s not flushed within the exit budget of "
+                               "%g s (%s); what was not exported is dropped", what,
+                               self.exit_budget, EXIT_BUDGET_VARIABLE)
+                return False
+        return True
+
+
+def _quietly(what: str, step: Any) -> None:
+    try:
+        step()
+    except Exception as exc:  # shutdown must not raise into the exit path
+        logger.warning("telemetry shutdown: %s failed: %s", what, exc)
 
 
 def setup_telemetry(
@@ -270,6 +366,7 @@ def setup_telemetry(
     metrics_file: bool = True,
     metrics_file_path: Any = None,
     otlp: bool = True,
+    exit_budget: float | None = None,
 ) -> TelemetryHandle:
     """Configure the OpenTelemetry SDK to export spans and metrics over OTLP.
 
@@ -291,6 +388,12 @@ def setup_telemetry(
         metrics_file_path: where that file is (default ``$AURUM_STATE_DIR``).
         otlp: export over OTLP; ``False`` keeps only the in-process readers (the demo without a
             collector).
+        exit_budget: the most seconds shutdown may take in all (at exit or ``shutdown()``),
+            however slow the collector; default ``AURUM_EXIT_BUDGET`` or 3. Each export is also
+            bounded by it.
+
+    Raises:
+        ConfigurationError: an unknown ``OTEL_EXPORTER_OTLP_PROTOCOL`` or a bad exit budget.
     """
     from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -298,6 +401,8 @@ def setup_telemetry(
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    budget = resolve_exit_budget(exit_budget)
+    export_timeout = max(min(budget, 10.0), 0.1)
     protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").strip().lower()
     span_exporter: Any = None
     metric_exporter: Any = None
@@ -307,8 +412,10 @@ def setup_telemetry(
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        span_exporter = OTLPSpanExporter(endpoint=endpoint, insecure=_insecure(endpoint))
-        metric_exporter = OTLPMetricExporter(endpoint=endpoint, insecure=_insecure(endpoint))
+        span_exporter = OTLPSpanExporter(endpoint=endpoint, insecure=_insecure(endpoint),
+                                         timeout=export_timeout)
+        metric_exporter = OTLPMetricExporter(endpoint=endpoint, insecure=_insecure(endpoint),
+                                             timeout=export_timeout)
     elif protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
             OTLPMetricExporter as HttpMetricExporter,
@@ -318,8 +425,10 @@ def setup_telemetry(
         )
 
         base = endpoint.rstrip("/") if endpoint else None
-        span_exporter = HttpSpanExporter(endpoint=f"{base}/v1/traces" if base else None)
-        metric_exporter = HttpMetricExporter(endpoint=f"{base}/v1/metrics" if base else None)
+        span_exporter = HttpSpanExporter(endpoint=f"{base}/v1/traces" if base else None,
+                                         timeout=export_timeout)
+        metric_exporter = HttpMetricExporter(endpoint=f"{base}/v1/metrics" if base else None,
+                                             timeout=export_timeout)
     else:
         from aurum_otel.errors import ConfigurationError
 
@@ -328,7 +437,9 @@ def setup_telemetry(
     resource = Resource.create(
         {"service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "aurum"}
     )
-    tracer_provider = SdkTracerProvider(resource=resource)
+    # The SDK's own exit hooks wait up to 30 s each on an unreachable collector; the handle's
+    # hook bounds them all by the exit budget instead.
+    tracer_provider = SdkTracerProvider(resource=resource, shutdown_on_exit=False)
     if span_exporter is not None:
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     interval = export_interval_millis or int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
@@ -336,7 +447,8 @@ def setup_telemetry(
     if metric_exporter is not None:
         readers.insert(0, PeriodicExportingMetricReader(metric_exporter,
                                                         export_interval_millis=interval))
-    meter_provider = SdkMeterProvider(resource=resource, metric_readers=readers)
+    meter_provider = SdkMeterProvider(resource=resource, metric_readers=readers,
+                                      shutdown_on_exit=False)
     health_reader = None
     if health:
         from aurum_otel.health.inprocess import HealthReader
@@ -348,15 +460,17 @@ def setup_telemetry(
             get_registry().health_reader = health_reader
     writer = None
     if metrics_file:
-        from aurum_otel.metrics_file import MetricsFileWriter
-
-        aggregator = None if set_global else instruments_for(tracer_provider, meter_provider).aggregator
-        writer = MetricsFileWriter(metrics_file_path, aggregator=aggregator,
-                                   interval=min(interval / 1000, 5.0)).start()
+        aggregator = instruments_for(None if set_global else tracer_provider,
+                                     None if set_global else meter_provider).aggregator
+        writer = metrics_file_writer(aggregator, start=True)
+        writer.retarget(metrics_file_path, interval=min(interval / 1000, 5.0))
     if set_global:
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
-    return TelemetryHandle(tracer_provider, meter_provider, tuple(readers), health_reader, writer)
+    handle = TelemetryHandle(tracer_provider, meter_provider, tuple(readers), health_reader,
+                             writer, budget)
+    atexit.register(handle.shutdown)
+    return handle
 
 
 def _insecure(endpoint: str | None) -> bool | None:
