@@ -11,13 +11,16 @@ from typing import Any
 from aurum_otel._wrapt import ObjectProxy
 from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.migrated import MigratedFunction, migrated
+from aurum_otel.shadow import ShadowScope
 
 
 class MigratedClient(ObjectProxy[Any]):
     """A proxy of the legacy client whose routed methods go to legacy or simplified per call.
 
-    Attributes not listed in ``methods`` pass through to the legacy client. ``close()`` (when
-    both clients have it) closes both.
+    Attributes not listed in ``methods`` pass through to the legacy client. ``close()`` first
+    lets the client's in-flight shadows finish (bounded by ``shadow_timeout``), cancels those
+    not started, then closes both clients: a shadow never runs on a closed resource, and one cut
+    off by the close is counted ``skipped`` (``closed``), never a mismatch.
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class MigratedClient(ObjectProxy[Any]):
         self._self_options = options
         self._self_routed: dict[str, MigratedFunction[Any, Any]] = {}
         self._self_lock = threading.Lock()
+        self._self_scope = ShadowScope()
         unknown = self._self_writes - self._self_methods
         if unknown:
             raise ValueError(f"writes names methods that are not routed: {sorted(unknown)}")
@@ -67,6 +71,7 @@ class MigratedClient(ObjectProxy[Any]):
             **self._self_options,
         )(_unbound(bound_legacy))
         routed.simplified(simplified_method)
+        routed._self_router.scope = self._self_scope
         return routed
 
     @property
@@ -77,7 +82,12 @@ class MigratedClient(ObjectProxy[Any]):
     def simplified_client(self) -> Any:
         return self._self_simplified
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
+        """Drain this client's shadows (at most ``timeout`` s, default its ``shadow_timeout``),
+        then close both clients."""
+        if timeout is None:
+            timeout = float(self._self_options.get("shadow_timeout", 5.0))
+        self._self_scope.close(timeout)
         errors: list[BaseException] = []
         for client in (self.__wrapped__, self._self_simplified):
             closer = getattr(client, "close", None)
@@ -88,6 +98,12 @@ class MigratedClient(ObjectProxy[Any]):
                     errors.append(exc)
         if errors:
             raise errors[0]
+
+    def __enter__(self) -> MigratedClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _unbound(bound: Callable[..., Any]) -> Callable[..., Any]:

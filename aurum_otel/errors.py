@@ -5,6 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+def error_type(error: BaseException) -> str:
+    """The fully qualified class name of an exception (``error.type``)."""
+    cls = type(error)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
 class AurumOtelError(Exception):
     """Base class of every error raised by aurum-otel."""
 

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 import aurum_otel.registry as _registry_module
+from aurum_otel import nesting
 from aurum_otel._wrapt import FunctionWrapper
 from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.errors import MigrationDefinitionError
@@ -20,6 +21,7 @@ from aurum_otel.invocation import Invocation
 from aurum_otel.phase import Implementation, Phase, PhaseState
 from aurum_otel.registry import Resolved, generation, get_registry
 from aurum_otel.router import decide
+from aurum_otel.shadow import ShadowScope
 from aurum_otel.telemetry import Instruments
 
 P = ParamSpec("P")
@@ -62,8 +64,11 @@ class Options:
         key: extracts the routing key from the call's arguments (same signature as the function,
             without ``self``); default: the ``routing_key`` context, else split per call.
         comparator: judges the shadow's result against the authoritative one.
-        writes: the function writes; it is never shadowed unless ``shadow_writes``.
+        writes: the function writes; it is never shadowed unless ``shadow_writes``, and a
+            failed simplified write never falls back to legacy unless ``fallback_writes``.
         shadow_writes: shadow this writing function anyway (the shadow must be side-effect free).
+        fallback_writes: the write is idempotent: in hybrid with fallback, legacy may run it
+            again after simplified raised (which may be after simplified committed).
         shadow_timeout: seconds after which a shadow counts as ``timeout``.
         copy_args: give the shadow deep copies of the arguments and of the authoritative result,
             so neither side can see the other's mutations.
@@ -76,6 +81,7 @@ class Options:
     comparator: Comparator = deep_compare
     writes: bool = False
     shadow_writes: bool = False
+    fallback_writes: bool = False
     shadow_timeout: float = 5.0
     copy_args: bool = True
     hooks: Any = None
@@ -94,6 +100,10 @@ class Options:
     def shadow_allowed(self) -> bool:
         return not self.writes or self.shadow_writes
 
+    @property
+    def fallback_allowed(self) -> bool:
+        return not self.writes or self.fallback_writes
+
 
 class Router:
     """Carries out decisions for one decorated function; the sync and async shells share it."""
@@ -106,6 +116,7 @@ class Router:
         self.shadow_span_name = f"shadow {name}"
         self.simplified: Callable[..., Any] | None = None
         self.simplified_is_bound = False
+        self.scope: ShadowScope | None = None  # a routed client's shadows, drained at close()
         self._generation = -1
 
     def bind(self) -> None:
@@ -136,8 +147,12 @@ class Router:
     def begin(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
         kwargs: dict[str, Any],
-    ) -> Invocation | None:
-        """Decide this call; ``None`` means "just call legacy, no telemetry" (monitoring off)."""
+    ) -> Invocation | Callable[..., Any]:
+        """Decide this call: an :class:`Invocation`, or the target to call as it is (monitoring
+        off and legacy serving, or a call nested in a routed call of the same migration)."""
+        outer = nesting.current(self.name)
+        if outer is not None:  # recursion: follow the outer call, neither re-routed nor shadowed
+            return self.target(outer, wrapped, instance)
         if self._generation != _registry_module._generation:
             self.bind()
             resolved = self.runtime.resolved()
@@ -159,7 +174,7 @@ class Router:
             shadow_allowed=self.options.shadow_allowed and resolved.monitoring,
         )
         if not resolved.monitoring and decision.authoritative is Implementation.LEGACY:
-            return None
+            return wrapped
         return Invocation(self, decision, state, wrapped, instance, args, kwargs,
                           monitored=resolved.monitoring, is_async=self.is_async)
 
@@ -172,6 +187,12 @@ class Router:
             # A bound simplified (a client's method) already carries its own instance.
             return self.simplified
         return functools.partial(self.simplified, instance)
+
+    def copies_instance(self, instance: Any) -> bool:
+        """Whether a shadow of this call needs its own copy of ``instance`` (a method's
+        ``self``; a class is shared, a client's bound simplified carries its own object)."""
+        return (instance is not None and not isinstance(instance, type)
+                and not self.simplified_is_bound)
 
     def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
         extract = self.options.key
@@ -192,8 +213,8 @@ def _sync_shell(router: Router) -> Callable[..., Any]:
     def call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
         invocation = router.begin(wrapped, instance, args, kwargs)
-        if invocation is None:
-            return wrapped(*args, **kwargs)
+        if invocation.__class__ is not Invocation:
+            return invocation(*args, **kwargs)  # type: ignore[operator]
         target = invocation.start()
         while True:
             try:
@@ -210,8 +231,8 @@ def _async_shell(router: Router) -> Callable[..., Any]:
     async def call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any:
         invocation = router.begin(wrapped, instance, args, kwargs)
-        if invocation is None:
-            return await wrapped(*args, **kwargs)
+        if invocation.__class__ is not Invocation:
+            return await invocation(*args, **kwargs)  # type: ignore[operator]
         target = invocation.start()
         while True:
             try:
@@ -290,6 +311,7 @@ def migrated(
     comparator: Comparator = deep_compare,
     writes: bool = False,
     shadow_writes: bool = False,
+    fallback_writes: bool = False,
     shadow_timeout: float = 5.0,
     copy_args: bool = True,
     hooks: Any = None,
@@ -309,7 +331,7 @@ def migrated(
         raise MigrationDefinitionError("a migration needs a non-empty name, e.g. 'settings'")
     options = Options(
         key=key, comparator=comparator, writes=writes, shadow_writes=shadow_writes,
-        shadow_timeout=shadow_timeout, copy_args=copy_args, hooks=hooks,
+        fallback_writes=fallback_writes, shadow_timeout=shadow_timeout, copy_args=copy_args, hooks=hooks,
         tracer_provider=tracer_provider, meter_provider=meter_provider,
     )
 

@@ -85,7 +85,36 @@ class Comparison(StrEnum):
     TIMEOUT = "timeout"
     """The shadow did not finish before its deadline."""
     DROPPED = "dropped"
-    """The shadow queue was full, so the shadow never ran (load shedding)."""
+    """The shadow never ran: its queue or memory budget was full, or the process was shutting
+    down (load shedding; the span-less reason is logged)."""
+    SKIPPED = "skipped"
+    """The shadow was not run or not compared, for a reason that says nothing of either
+    implementation: what it needed could not be copied, its result cannot be compared honestly,
+    or its client was closed. The shadow span's ``aurum.migration.comparison.reason`` says which
+    (a :class:`SkipReason`)."""
+
+
+class SkipReason(StrEnum):
+    """Why a shadow was ``skipped`` (or, for the shadow span, why it ended as it did)."""
+
+    UNCOPYABLE_ARGUMENTS = "uncopyable_arguments"
+    """The call's arguments could be neither pickled nor deep-copied (a lock, a socket)."""
+    UNCOPYABLE_INSTANCE = "uncopyable_instance"
+    """A method's ``self`` could not be copied, and a shadow never shares the caller's."""
+    UNCOPYABLE_RESULT = "uncopyable_result"
+    """The authoritative result could not be copied (a generator, an open file)."""
+    INCOMPARABLE_RESULT = "incomparable_result"
+    """The results cannot be compared honestly (an endless iterator)."""
+    CLOSED = "closed"
+    """The routed client was closed before or while the shadow ran."""
+    DEADLINE = "deadline"
+    """Counted ``timeout`` at the deadline (with ``comparison=timeout``)."""
+    DEADLINE_BEFORE_START = "deadline_before_start"
+    """Still queued at its deadline: never started (with ``comparison=timeout``)."""
+    SHUTDOWN = "shutdown"
+    """The process or the registry shut down first (with ``comparison=dropped``)."""
+    SHADOW_RAISED = "shadow_raised"
+    """The shadow raised a ``BaseException`` that is not an ``Exception`` (``SystemExit``)."""
 
 
 @dataclass(frozen=True, slots=True)

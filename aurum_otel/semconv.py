@@ -28,6 +28,8 @@ ATTR_TO: Final = "aurum.migration.to"
 ATTR_REASON: Final = "aurum.migration.reason"
 ATTR_ACTOR: Final = "aurum.migration.actor"
 ATTR_DIFFERENCES: Final = "aurum.migration.differences"
+ATTR_COMPARISON_REASON: Final = "aurum.migration.comparison.reason"
+EVENT_FALLBACK: Final = "aurum.migration.fallback"
 ATTR_ERROR_TYPE: Final = "error.type"
 
 # The OpenTelemetry feature-flag semantic conventions

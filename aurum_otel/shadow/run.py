@@ -1,0 +1,420 @@
+"""One shadow run: the other implementation on a worker, compared, counted exactly once.
+
+A run is concluded exactly once, by whoever gets there first: the worker that ran it, the reaper
+at its deadline (started or not), the client's ``close()`` (not started), or shutdown. Whatever
+concludes it counts it (``aurum.migration.comparisons``), logs it and releases its snapshots; the
+worker, if the run ever started, ends its span with the conclusion. A run never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opentelemetry import context, trace
+from opentelemetry.trace import Span
+
+from aurum_otel import nesting, semconv
+from aurum_otel.compare import ComparisonResult, as_result
+from aurum_otel.errors import error_type
+from aurum_otel.hooks import MismatchReport, call_hook
+from aurum_otel.phase import Comparison, Implementation, Outcome, Role, SkipReason
+from aurum_otel.router import Decision
+from aurum_otel.shadow.executor import worker_loop
+from aurum_otel.shadow.snapshot import size_of, thaw
+
+if TYPE_CHECKING:
+    from aurum_otel.migrated import Router
+
+logger = logging.getLogger("aurum_otel")
+mismatch_logger = logging.getLogger("aurum_otel.mismatch")
+
+_clock = time.perf_counter
+
+MAX_ITEMS = 100_000
+"""An iterator result is compared by its first items; one longer than this is incomparable."""
+
+
+class _Closable(Protocol):
+    """A routed call whose closing was handed to a shadow run."""
+
+    def close(self, elapsed: float) -> None: ...
+
+
+class _CutOff(Exception):
+    """An async shadow cut off at its deadline."""
+
+
+class ShadowScope:
+    """The shadows of one routed client, so that closing it can first let them finish.
+
+    A client's ``close()`` calls :meth:`close`: no new shadow is taken, and it waits (bounded)
+    for those queued and running; after the wait, those still queued are counted ``skipped``
+    (``closed``) and never run, and a run still running is counted ``skipped`` too when it ends,
+    never a mismatch.
+    """
+
+    def __init__(self) -> None:
+        self._idle = threading.Condition()
+        self._runs: set[ShadowRun] = set()
+        self.closed = False
+
+    def enter(self, run: ShadowRun) -> bool:
+        with self._idle:
+            if self.closed:
+                return False
+            self._runs.add(run)
+            return True
+
+    def leave(self, run: ShadowRun) -> None:
+        with self._idle:
+            self._runs.discard(run)
+            if not self._runs:
+                self._idle.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Stop new shadows, let queued and running ones finish for up to ``timeout`` s, then
+        cancel those still queued; ``True`` when every one finished in time."""
+        with self._idle:
+            self.closed = True
+            if self._idle.wait_for(lambda: not self._runs, timeout):
+                return True
+            late = list(self._runs)
+        for run in late:
+            run.cancel(SkipReason.CLOSED)  # those not started yet never will
+        with self._idle:
+            for run in self._runs:
+                run.cut = True  # running still: its resource is going away under it
+        return False
+
+
+class ShadowRun:
+    """One shadow: run the other implementation, compare, record; never raises."""
+
+    __slots__ = (
+        "__weakref__", "_authoritative_error", "_authoritative_value", "_closing", "_concluded",
+        "_context", "_legacy", "_parent", "_payload", "_start", "_target", "cut", "deadline",
+        "decision", "implementation", "instruments", "is_async", "reason", "result", "router",
+        "scope", "shadows", "size",
+    )
+
+    def __init__(
+        self, router: Router, decision: Decision, target: Callable[..., Any] | None,
+        legacy: Callable[..., Any], payload: Any, authoritative_value: Any,
+        authoritative_error: BaseException | None, parent: Span | None, *,
+        closing: tuple[_Closable, float] | None = None, scope: ShadowScope | None = None,
+    ) -> None:
+        self.router = router
+        self.decision = decision
+        self.implementation: Implementation = decision.shadow  # type: ignore[assignment]
+        self.is_async = router.is_async
+        self._target = target  # None: bind the shadow's own copy of the instance
+        self._legacy = legacy
+        self._payload = payload
+        self._authoritative_value = authoritative_value
+        self._authoritative_error = authoritative_error
+        self._parent = parent
+        self._context = contextvars.copy_context()  # the caller's request-scoped variables
+        self.deadline = _clock() + router.options.shadow_timeout
+        self.size = size_of(payload) + size_of(authoritative_value)
+        # The executor and instruments of this moment, for good: a configure() racing with this
+        # call must not leave the hand-over with one executor and the job with another.
+        self.shadows = router.shadows
+        self.instruments = router.instruments
+        self._start = [None]  # popped by whoever starts or cancels it: exactly one
+        self._concluded = [None]  # popped by whoever concludes it: exactly one
+        self.result: Comparison | None = None
+        self.reason: SkipReason | None = None
+        self.cut = False
+        self._closing = closing
+        if closing is not None:
+            self.shadows.hand_over(self)
+        self.scope = scope
+        if scope is not None and not scope.enter(self):
+            self.scope = None
+            self.skip(SkipReason.CLOSED)
+
+    # ------------------------------------------------------------ the executor's side
+
+    def run(self) -> None:
+        try:
+            self._start.pop()
+        except IndexError:
+            return  # concluded before it started
+        try:
+            self.close_call()
+            if _clock() >= self.deadline:
+                self._conclude(Comparison.TIMEOUT, SkipReason.DEADLINE_BEFORE_START)
+                self._span_now()
+                return
+            self._context.run(self._run)
+        finally:
+            self._leave()
+            self._drop_references()
+
+    def expire(self) -> None:
+        """The deadline passed: counted ``timeout`` now, whether it started or not."""
+        if self._claim_start():
+            self.close_call()
+            if self._conclude(Comparison.TIMEOUT, SkipReason.DEADLINE_BEFORE_START):
+                self._span_now()
+            self._leave()
+            self._drop_references()
+        else:
+            self._conclude(Comparison.TIMEOUT, SkipReason.DEADLINE)  # its worker ends the span
+
+    def cancel(self, reason: str) -> None:
+        """It will not run: its client closed (``skipped``) or shutdown (``dropped``)."""
+        result = Comparison.SKIPPED if reason == SkipReason.CLOSED else Comparison.DROPPED
+        if self._claim_start():
+            self.close_call()
+            if self._conclude(result, SkipReason(reason)):
+                self._span_now()
+            self._leave()
+            self._drop_references()
+        elif result is Comparison.DROPPED:
+            self._conclude(result, SkipReason.SHUTDOWN)  # running at exit: counted now
+
+    def close_call(self) -> None:
+        """Close the call handed to this run, once, whoever gets here first."""
+        if self._closing is not None and self.shadows.take_back(self):
+            invocation, elapsed = self._closing
+            self._closing = None
+            try:
+                invocation.close(elapsed)
+            except Exception:  # telemetry must never take down a shadow worker
+                logger.warning("closing the call span of %r failed", self.router.name,
+                               exc_info=True)
+
+    # ------------------------------------------------------------ the caller's side
+
+    def skip(self, reason: SkipReason) -> None:
+        """Not run at all (what it needed could not be copied, or its client is closed)."""
+        if self._claim_start():
+            self.size = 0  # never offered: the executor holds nothing of it
+            self.close_call()
+            if self._conclude(Comparison.SKIPPED, reason):
+                self._span_now()
+            self._leave()
+
+    @property
+    def concluded(self) -> bool:
+        return not self._concluded
+
+    def dropped(self, why: str) -> None:
+        """Shed by the executor (cheap: this is the caller's thread)."""
+        if self._claim_start():
+            self.size = 0  # refused: the executor holds nothing of it
+            self.close_call()
+            self._conclude(Comparison.DROPPED, None)
+            logger.debug("shadow of %r dropped: %s", self.router.name, why)
+            self._leave()
+
+    # ------------------------------------------------------------ running
+
+    def _run(self) -> None:  # in a copy of the caller's context
+        try:
+            instance, args, kwargs = thaw(self._payload)
+        except Exception:
+            self._conclude(Comparison.ERROR, SkipReason.UNCOPYABLE_ARGUMENTS,
+                           ("the arguments' snapshot could not be rebuilt",))
+            self._span_now()
+            return
+        target = self._target if self._target is not None else self._bind(instance)
+        span = self._open()
+        token = context.attach(trace.set_span_in_context(span))
+        nest = nesting.enter(self.router.name, self.implementation)
+        started = _clock()
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            if self.is_async:
+                value, error = worker_loop().run_until_complete(self._await(target, args, kwargs))
+            else:
+                value = target(*args, **kwargs)
+        except BaseException as exc:  # SystemExit in a shadow is the shadow's, never the caller's
+            error = exc
+        finally:
+            nesting.leave(nest)
+            context.detach(token)
+        self._finish(span, value, error, _clock() - started)
+
+    async def _await(self, target: Callable[..., Any], args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> tuple[Any, BaseException | None]:
+        deadline = asyncio.timeout(max(self.deadline - _clock(), 0.0))
+        try:
+            async with deadline:
+                return await target(*args, **kwargs), None
+        except TimeoutError as exc:  # the shadow's own TimeoutError, unless the deadline fired
+            return None, (_CutOff() if deadline.expired() else exc)
+        except BaseException as exc:
+            return None, exc
+
+    def _bind(self, instance: Any) -> Callable[..., Any]:
+        if self.implementation is Implementation.LEGACY:
+            return functools.partial(self._legacy, instance)
+        return self.router.target(Implementation.SIMPLIFIED, self._legacy, instance)
+
+    def _open(self) -> Span:
+        return self.instruments.tracer.start_span(
+            self.router.shadow_span_name,
+            context=trace.set_span_in_context(self._parent) if self._parent is not None else None,
+            attributes=self.instruments.shadow_attributes(
+                self.router.name, self.decision.phase, self.implementation),
+        )
+
+    def _finish(self, span: Span, value: Any, error: BaseException | None,
+                elapsed: float) -> None:
+        cut_off = isinstance(error, _CutOff)
+        self.instruments.record_call(
+            self.router.name, self.decision.phase, self.implementation, Role.SHADOW,
+            Outcome.ERROR if error is not None else Outcome.SUCCESS, elapsed,
+        )
+        differences: tuple[str, ...] = ()
+        if not self._concluded:
+            pass  # the reaper counted it at its deadline
+        elif cut_off or _clock() > self.deadline:
+            self._conclude(Comparison.TIMEOUT, SkipReason.DEADLINE)
+        elif self.cut:
+            self._conclude(Comparison.SKIPPED, SkipReason.CLOSED)
+        elif error is not None and not isinstance(error, Exception):
+            self._conclude(Comparison.ERROR, SkipReason.SHADOW_RAISED, shadow_error=error)
+        else:
+            result, reason, differences = self._compare(value, error)
+            self._conclude(result, reason, differences, shadow_error=error)
+        if span.is_recording():
+            span.set_attribute(semconv.ATTR_COMPARISON, (self.result or Comparison.TIMEOUT).value)
+            if self.reason is not None:
+                span.set_attribute(semconv.ATTR_COMPARISON_REASON, self.reason.value)
+            if differences:
+                span.set_attribute(semconv.ATTR_DIFFERENCES, "; ".join(differences)[:2000])
+            if error is not None:
+                span.set_attribute(semconv.ATTR_ERROR_TYPE,
+                                   "TimeoutError" if cut_off else error_type(error))
+        span.end()
+
+    def _compare(self, value: Any, error: BaseException | None
+                 ) -> tuple[Comparison, SkipReason | None, tuple[str, ...]]:
+        theirs = self._authoritative_error
+        if theirs is not None or error is not None:
+            if theirs is not None and error is not None and type(theirs) is type(error):
+                return Comparison.MATCH, None, ()
+            return Comparison.MISMATCH, None, ()
+        try:
+            mine = thaw(self._authoritative_value)
+        except Exception:
+            return Comparison.ERROR, None, ("the authoritative result's snapshot could not be "
+                                            "rebuilt",)
+        try:
+            mine, value = _materialized(mine), _materialized(value)
+        except _Endless:
+            return Comparison.SKIPPED, SkipReason.INCOMPARABLE_RESULT, ()
+        except Exception as exc:  # iterating the shadow's lazy result raised: the shadow's error
+            return Comparison.MISMATCH, None, (f"iterating the result raised {error_type(exc)}",)
+        try:
+            outcome: ComparisonResult = as_result(self.router.options.comparator(mine, value))
+        except Exception as exc:
+            logger.warning("comparator of %r raised %s; counted as a comparison error",
+                           self.router.name, error_type(exc))
+            return Comparison.ERROR, None, (f"comparator raised {error_type(exc)}",)
+        if not getattr(outcome, "comparable", True):
+            return Comparison.SKIPPED, SkipReason.INCOMPARABLE_RESULT, outcome.differences
+        return ((Comparison.MATCH if outcome.equal else Comparison.MISMATCH), None,
+                outcome.differences)
+
+    # ------------------------------------------------------------ concluding, once
+
+    def _drop_references(self) -> None:
+        """Done running: keep nothing alive (the executor may hold this run until its deadline)."""
+        self._target = self._parent = self._payload = self._authoritative_value = None
+        self._authoritative_error = None
+        self._context = None  # type: ignore[assignment]
+
+    def _claim_start(self) -> bool:
+        try:
+            self._start.pop()  # atomic: one claimant wins
+        except IndexError:
+            return False
+        return True
+
+    def _leave(self) -> None:
+        scope, self.scope = self.scope, None
+        if scope is not None:
+            scope.leave(self)
+
+    def _conclude(self, result: Comparison, reason: SkipReason | None,
+                  differences: tuple[str, ...] = (), *,
+                  shadow_error: BaseException | None = None) -> bool:
+        try:
+            self._concluded.pop()
+        except IndexError:
+            return False  # counted already
+        self.result, self.reason = result, reason
+        self._payload = self._authoritative_value = None
+        self.shadows.release(self.size)
+        router = self.router
+        self.instruments.record_comparison(router.name, self.decision.phase, result)
+        if result is Comparison.MATCH or result is Comparison.DROPPED:
+            return True
+        try:
+            self._report(result, reason, differences, shadow_error)
+        except Exception:  # a log handler or hook gone wrong is never the shadow's outcome
+            logger.warning("reporting a shadow of %r failed", router.name, exc_info=True)
+        return True
+
+    def _report(self, result: Comparison, reason: SkipReason | None,
+                differences: tuple[str, ...], shadow_error: BaseException | None) -> None:
+        trace_id = None
+        if self._parent is not None:
+            trace_id = format(self._parent.get_span_context().trace_id, "032x")
+        report = MismatchReport(
+            name=self.router.name, phase=self.decision.phase,
+            authoritative=self.decision.authoritative, shadow=self.implementation,
+            result=result,
+            differences=((f"reason: {reason.value}",) if reason is not None else ()) + differences,
+            authoritative_error=(error_type(self._authoritative_error)
+                                 if self._authoritative_error else None),
+            shadow_error=error_type(shadow_error) if shadow_error else None,
+            trace_id=trace_id,
+        )
+        if result is Comparison.MISMATCH:
+            mismatch_logger.warning("%s", report.summary())
+        else:
+            mismatch_logger.info("%s", report.summary())
+        call_hook(self.router.options.hooks, "on_mismatch", report)
+
+    def _span_now(self) -> None:
+        """A zero-length shadow span for a run concluded without running, naming why."""
+        try:
+            span = self._open()
+            if span.is_recording():
+                span.set_attribute(semconv.ATTR_COMPARISON,
+                                   (self.result or Comparison.SKIPPED).value)
+                if self.reason is not None:
+                    span.set_attribute(semconv.ATTR_COMPARISON_REASON, self.reason.value)
+            span.end()
+        except Exception:
+            logger.warning("recording a skipped shadow of %r failed", self.router.name,
+                           exc_info=True)
+
+
+class _Endless(Exception):
+    """An iterator result longer than :data:`MAX_ITEMS`."""
+
+
+def _materialized(value: Any) -> Any:
+    """An iterator result as the list of its items (ours to consume: a snapshot or the shadow's
+    own result); anything else as it is."""
+    if not isinstance(value, Iterator):
+        return value
+    items = list(itertools.islice(value, MAX_ITEMS + 1))
+    if len(items) > MAX_ITEMS:
+        raise _Endless
+    return items

@@ -1,0 +1,97 @@
+"""Snapshots: the shadow's own copies of a call's instance, arguments and result.
+
+Immutable values are shared. The rest is pickled on the caller's thread (C speed: ~10x cheaper
+than ``copy.deepcopy`` for a small dict, ~20x for a page of rows) and rebuilt on the shadow's;
+what pickle refuses (local classes, lambdas) falls back to ``copy.deepcopy``. A value neither can
+copy is reported, never shared, and user code run by the copy (``__reduce__``, ``__deepcopy__``)
+can never raise into the caller.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import sys
+from typing import Any
+
+_ATOMIC = frozenset({str, int, float, bool, bytes, type(None)})
+_IMMUTABLE = (str, int, float, bool, bytes)
+
+
+def immutable(value: Any) -> bool:
+    """Whether ``value`` can be shared with a shadow as it is (nothing in it can change)."""
+    kind = type(value)
+    if kind in _ATOMIC:
+        return True
+    if kind is tuple or kind is frozenset:
+        return all(immutable(item) for item in value)
+    # A subclass of an atom is shared only if it carries no attributes of its own.
+    return isinstance(value, _IMMUTABLE) and not hasattr(value, "__dict__")
+
+
+class Pickled:
+    """A snapshot taken with pickle, rebuilt on the shadow's thread by :func:`thaw`."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+UNCOPYABLE: tuple[bool, Any] = (False, None)
+
+
+def take(value: Any) -> tuple[bool, Any]:
+    """``(True, snapshot)``, or :data:`UNCOPYABLE` when ``value`` cannot be copied.
+
+    Immutable values are their own snapshot. Never raises (but a ``KeyboardInterrupt``, which is
+    the user's, not the value's).
+    """
+    try:
+        if immutable(value):
+            return True, value
+        return _copy(value)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # user code in __reduce__/__eq__/__getattr__: never the caller's problem
+        return UNCOPYABLE
+
+
+def _copy(value: Any) -> tuple[bool, Any]:
+    try:
+        return True, Pickled(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        pass
+    try:
+        return True, copy.deepcopy(value)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        return UNCOPYABLE
+
+
+def thaw(snapshot: Any) -> Any:
+    """The value a :func:`take` snapshot stands for (a fresh object for a pickled one)."""
+    return pickle.loads(snapshot.data) if type(snapshot) is Pickled else snapshot
+
+
+def size_of(snapshot: Any) -> int:
+    """The bytes a snapshot holds, as counted against the shadows' memory budget.
+
+    Exact for pickled snapshots; shared strings and bytes count their length; anything else
+    counts its shallow size (a deep-copied value is rare: what pickle refused).
+    """
+    kind = type(snapshot)
+    if kind is Pickled:
+        return len(snapshot.data)
+    if kind is tuple:
+        return sum(size_of(item) for item in snapshot)
+    if kind is dict:
+        return sum(size_of(item) for item in snapshot.values())
+    if kind is str or kind is bytes:
+        return len(snapshot)
+    if kind in _ATOMIC:
+        return 0
+    return sys.getsizeof(snapshot, 64)
