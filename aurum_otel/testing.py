@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.registry import Registry, configure, get_registry
 from aurum_otel.registry import reset as _reset_registry
+from aurum_otel.shadow.run import mismatch_log
 from aurum_otel.store import FileStore, PhaseStore
 from aurum_otel.telemetry import instruments_for
 
@@ -38,6 +39,7 @@ from aurum_otel.telemetry import instruments_for
 def reset() -> None:
     """Forget every migration's cached phase, the store, the providers and the shadow workers."""
     _reset_registry()
+    mismatch_log.reset()
 
 
 class CapturedTelemetry:

@@ -25,6 +25,7 @@ from aurum_otel import nesting, semconv
 from aurum_otel.compare import ComparisonResult, as_result
 from aurum_otel.errors import error_type
 from aurum_otel.hooks import MismatchReport, call_hook
+from aurum_otel.mismatch_log import MismatchLog
 from aurum_otel.phase import Comparison, Implementation, Outcome, Role, SkipReason
 from aurum_otel.router import Decision
 from aurum_otel.shadow.executor import worker_loop
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from aurum_otel.migrated import Router
 
 logger = logging.getLogger("aurum_otel")
-mismatch_logger = logging.getLogger("aurum_otel.mismatch")
+mismatch_log = MismatchLog()
 
 _clock = time.perf_counter
 
@@ -384,10 +385,7 @@ class ShadowRun:
             shadow_error=error_type(shadow_error) if shadow_error else None,
             trace_id=trace_id,
         )
-        if result is Comparison.MISMATCH:
-            mismatch_logger.warning("%s", report.summary())
-        else:
-            mismatch_logger.info("%s", report.summary())
+        mismatch_log.report(report)  # rate-limited per migration; every one is counted anyway
         call_hook(self.router.options.hooks, "on_mismatch", report)
 
     def _span_now(self) -> None:
