@@ -107,3 +107,31 @@ def test_rollout_rejects_out_of_range() -> None:
         Rollout(percent=101)
     with pytest.raises(ValueError, match="rollout.compare"):
         Rollout(compare=-1)
+
+
+def _key_in_bucket(name: str, wanted: int) -> str:
+    for i in range(2_000_000):
+        if bucket(name, f"k{i}") == wanted:
+            return f"k{i}"
+    raise AssertionError(f"no key found in bucket {wanted}")
+
+
+def test_the_split_boundary_is_exclusive() -> None:
+    """At 10 % the threshold is bucket 1000: bucket 999 is simplified's, bucket 1000 legacy's
+    (a ``<=`` would serve 10.01 % and break monotonic percent steps)."""
+    state = PhaseState(Phase.HYBRID, Rollout(percent=10, compare=0))
+    on_edge, below = _key_in_bucket("m", 1000), _key_in_bucket("m", 999)
+    never = lambda: 0.99  # noqa: E731
+    assert decide(state, name="m", key=on_edge, rand=never).authoritative is Implementation.LEGACY
+    assert decide(state, name="m", key=below, rand=never).authoritative is Implementation.SIMPLIFIED
+
+
+def test_the_per_call_split_and_the_compare_share_are_exclusive_at_their_edges() -> None:
+    state = PhaseState(Phase.HYBRID, Rollout(percent=10, compare=25))
+    edge = decide(state, name="m", key=None, rand=lambda: 0.1)
+    assert edge.authoritative is Implementation.LEGACY
+    assert edge.shadow is Implementation.SIMPLIFIED  # 0.1 * 100 = 10 < 25
+    below = decide(state, name="m", key=None, rand=lambda: 0.0999)
+    assert below.authoritative is Implementation.SIMPLIFIED
+    at_compare_edge = decide(state, name="m", key=None, rand=lambda: 0.25)
+    assert at_compare_edge.shadow is None  # 25.0 < 25 is false: exactly 25 % shadowed
