@@ -1,7 +1,9 @@
 """``aurum-migrate demo``: the two Aurum migrations walked across the plan, a fault, a rollback.
 
-Runs on embedded defaults (sqlite instead of Trino, a temporary state directory), in well under a
-minute: a realistic workload calls ``load_settings()`` and queries market data through
+Runs on embedded defaults (sqlite instead of Trino, a temporary state directory unless
+``--state-dir`` names one; it prints the ``AURUM_STATE_DIR=... aurum-migrate monitor`` command that
+shows that state from another shell), in well under a minute: a realistic workload calls
+``load_settings()`` and queries market data through
 ``get_trino_client()``; a controller per migration advances along the plan on in-process health
 verdicts; midway the simplified database client starts failing, and the controller rolls the
 database migration back to legacy. Exports OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shlex
 import sqlite3
 import tempfile
 import threading
@@ -135,7 +138,9 @@ def run_demo(*, duration: float = 40.0, fault: bool = True, state_dir: str | Non
     console.print(f"[bold]aurum-otel demo[/]: state and metrics in {directory}"
                   + (f"; exporting OTLP to {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']}" if otlp
                      else "; set OTEL_EXPORTER_OTLP_ENDPOINT to export to a collector"),
-                  highlight=False)
+                  highlight=False, markup=True)
+    console.print(f"watch it from another shell: {watch_command(directory)}", highlight=False,
+                  markup=False, soft_wrap=True)
     quiet = logging.getLogger("aurum_otel")
     propagate = quiet.propagate
     quiet.propagate = False  # the demo prints its own account of transitions and mismatches
@@ -265,7 +270,14 @@ def _report(controllers: dict[str, Controller], reader: Any, served: dict[str, i
     console.print(f"requests served: {served['calls']}, failed for the caller: "
                   f"{served['errors']}{shielded}", highlight=False)
     console.print(f"metrics file: {directory / FILE_NAME}; phase store: {directory}",
-                  highlight=False)
+                  highlight=False, markup=False)
+    console.print(f"look at it again: {watch_command(directory, 'status')}", highlight=False,
+                  markup=False, soft_wrap=True)
+
+
+def watch_command(directory: Path, command: str = "monitor") -> str:
+    """The shell command that shows the demo's migrations (``monitor``, ``status``, ``health``)."""
+    return f"AURUM_STATE_DIR={shlex.quote(str(directory))} aurum-migrate {command}"
 
 
 def _label(phase: Phase, rollout: Rollout) -> str:

@@ -165,6 +165,14 @@ def test_demo_runs_and_rolls_back(tmp_path: Path) -> None:
     assert "database rolled back to legacy" in result.stdout
     assert "settings walked: legacy -> shadow -> 10% -> 50% -> 100% -> simplified" in result.stdout
     assert "demo complete" in result.stdout
+    # The demo's state is not invisible: it says how to watch it, and that command works.
+    assert f"watch it from another shell: AURUM_STATE_DIR={tmp_path / 'demo'} aurum-migrate monitor" \
+        in result.stdout
+    assert f"look at it again: AURUM_STATE_DIR={tmp_path / 'demo'} aurum-migrate status" \
+        in result.stdout
+    status = json.loads(run(tmp_path / "demo", "status", "--json").stdout)
+    assert {row["name"]: row["phase"] for row in status} == {"database": "legacy",
+                                                             "settings": "simplified"}
     document = json.loads((tmp_path / "demo" / "migration_metrics.json").read_text())
     assert document["settings_migration"]["simplified_calls"] > 0
     assert document["database_migration"]["migration_phase"] == "legacy"
