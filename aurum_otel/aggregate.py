@@ -91,21 +91,25 @@ class Aggregator:
         cell.total += seconds
         cell.buckets[bisect.bisect_left(BOUNDS, seconds)] += 1
 
-    def touch(self, name: str, phase: Phase) -> None:
-        """Create zero-valued series for ``name`` in ``phase``, before its first call.
+    def touch(self, name: str, phase: Phase | None = None) -> None:
+        """Create zero-valued series for ``name`` in every phase, before their first calls.
 
         A backend's ``rate()``/``increase()`` cannot count the first sample of a series, so
-        traffic exported in a series' first sample would be invisible to PromQL; starting every
-        series of a phase at zero makes the first calls count.
+        traffic exported in a series' first sample would be invisible to PromQL. Every series a
+        verdict or an alert reads (calls per implementation, role and outcome; comparisons) of
+        every phase starts at zero from the first call of the migration on, so that the series
+        of a later phase already exist when an advance sends traffic to them. (``phase`` is
+        accepted for compatibility; all phases are created.)
         """
         table = self._table()
-        for implementation in Implementation:
-            for role, outcome in _SERIES:
-                if role is Role.AUTHORITATIVE or phase is Phase.HYBRID:
-                    table.calls.setdefault((name, phase, implementation, role, outcome), _Cell())
-        if phase is Phase.HYBRID:
-            for result in (Comparison.MATCH, Comparison.MISMATCH):
-                table.comparisons.setdefault((name, phase, result), 0)
+        for each in Phase:
+            for implementation in Implementation:
+                for role, outcome in _SERIES:
+                    if role is Role.AUTHORITATIVE or each is Phase.HYBRID:
+                        table.calls.setdefault((name, each, implementation, role, outcome),
+                                               _Cell())
+        for result in (Comparison.MATCH, Comparison.MISMATCH):
+            table.comparisons.setdefault((name, Phase.HYBRID, result), 0)
 
     def record_comparison(self, key: ComparisonKey) -> None:
         comparisons = self._table().comparisons

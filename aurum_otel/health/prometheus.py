@@ -1,20 +1,26 @@
 """Health from a Prometheus-compatible backend: the same rules, evaluated by PromQL over HTTP.
 
 Like Flagger's or Argo Rollouts' analysis, each figure is one instant query over the window; the
-queries are kept on the verdict so a person can paste them into the backend.
+queries (built by :mod:`aurum_otel.health.promql`, shared with the generated rules) are kept on
+the verdict so a person can paste them into the backend. A latency quantile is queried when a
+rule asks for it, for the quantile it asks for. An answer that is not what the HTTP API documents
+raises :class:`PrometheusAnswerError` naming the query and what was wrong.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
-from aurum_otel import semconv
 from aurum_otel.errors import AurumOtelError, ConfigurationError
+from aurum_otel.health import promql
 from aurum_otel.health.stats import SideStats, WindowStats
+from aurum_otel.phase import Implementation
 
 DEFAULT_URL = "http://127.0.0.1:9090"
 
@@ -23,27 +29,24 @@ class PrometheusUnavailableError(AurumOtelError):
     """The Prometheus HTTP API could not be queried."""
 
 
-def promql(migration: str, window: float) -> dict[str, str]:
-    """The PromQL behind each figure, for ``migration`` over ``window`` seconds."""
-    w = f"{max(int(window), 1)}s"
-    sel = f'{semconv.PROM_LABEL_NAME}="{_escape(migration)}"'
-    impl = semconv.PROM_LABEL_IMPLEMENTATION
-    calls = f"sum by ({impl}) (increase({semconv.PROM_CALLS}{{{sel}}}[{w}]))"
-    errors = (f"sum by ({impl}) (increase({semconv.PROM_CALLS}{{{sel},"
-              f'{semconv.PROM_LABEL_OUTCOME}="error"}}[{w}]))')
-    latency = (f"histogram_quantile(0.95, sum by (le, {impl}) "
-               f"(increase({semconv.PROM_DURATION_BUCKET}{{{sel}}}[{w}])))")
-    comparisons = (f"sum by ({semconv.PROM_LABEL_COMPARISON}) "
-                   f"(increase({semconv.PROM_COMPARISONS}{{{sel}}}[{w}]))")
-    ratio = (f"sum by ({impl}) (rate({semconv.PROM_CALLS}{{{sel},"
-             f'{semconv.PROM_LABEL_OUTCOME}="error"}}[{w}])) / sum by ({impl}) '
-             f"(rate({semconv.PROM_CALLS}{{{sel}}}[{w}]))")
-    return {"calls": calls, "errors": errors, "latency": latency,
-            "comparisons": comparisons, "error_rate": ratio}
+class PrometheusAnswerError(PrometheusUnavailableError):
+    """Prometheus (or what answered in its place) sent something that is not a query result.
+
+    Attributes:
+        query: the PromQL expression asked.
+        reason: what was wrong with the answer.
+    """
+
+    def __init__(self, url: str, query: str, reason: str) -> None:
+        self.query, self.reason = query, reason
+        super().__init__(
+            f"the answer of {url} to {query!r} is not a Prometheus query result: {reason}; "
+            "check that AURUM_PROMETHEUS_URL points at Prometheus's HTTP API")
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+def promql_queries(migration: str, window: float) -> dict[str, str]:
+    """The PromQL behind each figure, for ``migration`` over ``window`` seconds (p95 latency)."""
+    return promql.source_queries(migration, window)
 
 
 class PrometheusSource:
@@ -52,7 +55,6 @@ class PrometheusSource:
     Args:
         url: the Prometheus base URL; default ``AURUM_PROMETHEUS_URL`` or http://127.0.0.1:9090.
         timeout: seconds per query.
-        quantile: the latency quantile the latency rule reads (0.95).
     """
 
     name = "prometheus"
@@ -66,7 +68,7 @@ class PrometheusSource:
         self._session = session or requests.Session()
 
     def query(self, expression: str) -> list[dict[str, Any]]:
-        """Run an instant query and return its vector."""
+        """Run an instant query and return its vector (validated)."""
         try:
             response = self._session.get(f"{self.url}/api/v1/query", params={"query": expression},
                                          timeout=self.timeout)
@@ -78,31 +80,27 @@ class PrometheusSource:
         if response.status_code != 200:
             raise PrometheusUnavailableError(
                 f"Prometheus at {self.url} answered HTTP {response.status_code} to {expression!r}: "
-                f"{response.text[:200]}"
+                f"{response.text[:200]!r}"
             )
-        body = response.json()
-        if body.get("status") != "success":
-            raise PrometheusUnavailableError(f"Prometheus query failed: {body.get('error')}")
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
+        return _vector(self.url, expression, response.content)
 
     def _by(self, expression: str, label: str) -> dict[str, float]:
         out: dict[str, float] = {}
         for sample in self.query(expression):
-            value = float(sample["value"][1])
-            out[sample["metric"].get(label, "")] = 0.0 if math.isnan(value) else value
+            value = sample["value"]
+            if value < 0:
+                raise PrometheusAnswerError(self.url, expression,
+                                            f"a negative increase ({value:g}) of a counter")
+            key = sample["metric"].get(label, "")
+            out[key] = out.get(key, 0.0) + value
         return out
 
     def stats(self, migration: str, window: float) -> WindowStats:
-        queries = promql(migration, window)
-        impl = semconv.PROM_LABEL_IMPLEMENTATION
+        queries = promql_queries(migration, window)
+        impl = promql.IMPL
         calls = self._by(queries["calls"], impl)
         errors = self._by(queries["errors"], impl)
-        comparisons = self._by(queries["comparisons"], semconv.PROM_LABEL_COMPARISON)
-        quantiles: dict[str, float] = {}
-        for sample in self.query(queries["latency"]):
-            value = float(sample["value"][1])
-            quantiles[f"{sample['metric'].get(impl, '')}:0.95"] = value
+        comparisons = self._by(queries["comparisons"], promql.COMPARISON)
         return WindowStats(
             migration, window,
             legacy=SideStats(calls.get("legacy", 0.0), errors.get("legacy", 0.0)),
@@ -110,7 +108,69 @@ class PrometheusSource:
             matches=comparisons.get("match", 0.0),
             mismatches=comparisons.get("mismatch", 0.0),
             source=f"prometheus {self.url}",
-            queries={"error_rate": queries["error_rate"], "latency": queries["latency"],
-                     "mismatch_rate": queries["comparisons"]},
-            quantiles=quantiles,
+            queries={"error_rate": queries["error_rate"], "mismatch_rate": queries["comparisons"]},
+            backend=_Latency(self, migration, window),
         )
+
+
+class _Latency:
+    """Latency quantiles of one evaluation, queried on demand, once per quantile."""
+
+    def __init__(self, source: PrometheusSource, migration: str, window: float) -> None:
+        self._source, self._migration, self._window = source, migration, window
+        self._answers: dict[float, Mapping[str, float]] = {}
+
+    def query(self, q: float) -> str:
+        return promql.latency(q, promql.duration(self._window), promql.IMPL, self._migration)
+
+    def quantile(self, implementation: Implementation, q: float) -> float | None:
+        if q not in self._answers:
+            expression = self.query(q)
+            self._answers[q] = {s["metric"].get(promql.IMPL, ""): s["value"]
+                                for s in self._source.query(expression)}
+        value = self._answers[q].get(implementation.value)
+        return value if value is not None and math.isfinite(value) and value >= 0 else None
+
+
+def _vector(url: str, query: str, content: bytes) -> list[dict[str, Any]]:
+    """The samples of an instant-vector answer, each ``{"metric": {...}, "value": float}``."""
+    def bad(reason: str) -> PrometheusAnswerError:
+        return PrometheusAnswerError(url, query, reason)
+
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad(f"not valid UTF-8 (byte {exc.start})") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        start = text.lstrip()[:40]
+        raise bad(f"not JSON ({exc.msg} at {exc.pos}; starts {start!r})") from None
+    if not isinstance(body, dict):
+        raise bad(f"a JSON {type(body).__name__}, not an object")
+    if body.get("status") != "success":
+        raise PrometheusUnavailableError(
+            f"Prometheus query {query!r} failed: {body.get('errorType', '')} "
+            f"{body.get('error', body.get('status'))}")
+    data = body.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("result"), list):
+        raise bad("no data.result list")
+    if data.get("resultType", "vector") != "vector":
+        raise bad(f"a {data.get('resultType')!r} result, not a vector")
+    samples = []
+    for sample in data["result"]:
+        metric = sample.get("metric") if isinstance(sample, dict) else None
+        value = sample.get("value") if isinstance(sample, dict) else None
+        if not isinstance(metric, dict) or not isinstance(value, list) or len(value) != 2:
+            raise bad(f"a sample without metric and [time, value]: {str(sample)[:80]}")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metric.items()):
+            raise bad(f"labels that are not strings: {str(metric)[:80]}")
+        raw = value[1]
+        try:
+            if not isinstance(raw, str):
+                raise ValueError(raw)
+            number = float(raw)
+        except ValueError:
+            raise bad(f"a value that is not a number: {str(raw)[:40]!r}") from None
+        samples.append({"metric": metric, "value": number})
+    return samples

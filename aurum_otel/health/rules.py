@@ -29,7 +29,10 @@ class Rule:
         raise NotImplementedError
 
     def evaluate(self, stats: WindowStats) -> tuple[Status, list[RuleResult]]:
-        """The rule's status and the findings behind it."""
+        """The rule's status and the findings behind it (inconclusive on unusable figures)."""
+        unusable = _unusable(stats)
+        if unusable is not None:
+            return Status.INCONCLUSIVE, [unusable]
         results = self.check(stats)
         return combine_all(r.status for r in results), results
 
@@ -38,6 +41,16 @@ class Rule:
 
     def __or__(self, other: Rule) -> Rule:
         return AnyOf((*_flatten(self, AnyOf), *_flatten(other, AnyOf)))
+
+
+def _unusable(stats: WindowStats) -> RuleResult | None:
+    """A finding that the figures themselves cannot be judged (NaN, infinite, negative...)."""
+    problem = stats.problem()
+    if problem is None:
+        return None
+    return RuleResult("data", Status.INCONCLUSIVE,
+                      f"figures from {stats.source} cannot be judged: {problem}", None, None,
+                      stats.window, {}, stats.source)
 
 
 def _flatten(rule: Rule, kind: type[AllOf] | type[AnyOf]) -> tuple[Rule, ...]:
@@ -52,6 +65,9 @@ class AllOf(Rule):
     name = "all"
 
     def evaluate(self, stats: WindowStats) -> tuple[Status, list[RuleResult]]:
+        unusable = _unusable(stats)
+        if unusable is not None:
+            return Status.INCONCLUSIVE, [unusable]
         outcomes = [rule.evaluate(stats) for rule in self.rules]
         return combine_all(s for s, _ in outcomes), [r for _, rs in outcomes for r in rs]
 
@@ -64,6 +80,9 @@ class AnyOf(Rule):
     name = "any"
 
     def evaluate(self, stats: WindowStats) -> tuple[Status, list[RuleResult]]:
+        unusable = _unusable(stats)
+        if unusable is not None:
+            return Status.INCONCLUSIVE, [unusable]
         outcomes = [rule.evaluate(stats) for rule in self.rules]
         return combine_any(s for s, _ in outcomes), [r for _, rs in outcomes for r in rs]
 
@@ -154,7 +173,7 @@ class LatencyRule(Rule):
 
     def check(self, stats: WindowStats) -> list[RuleResult]:
         samples = _samples(stats)
-        query = stats.queries.get("latency", stats.source)
+        query = stats.latency_query(self.quantile)
         label = f"p{self.quantile * 100:g}"
         if min(stats.legacy.calls, stats.simplified.calls) < self.min_samples:
             return [RuleResult(

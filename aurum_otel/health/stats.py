@@ -45,16 +45,57 @@ class WindowStats:
     source: str = "in-process"
     queries: Mapping[str, str] = field(default_factory=dict)
     quantiles: Mapping[str, float] = field(default_factory=dict)  # precomputed by a backend
+    backend: QuantileBackend | None = None  # asked for the quantiles a rule needs
 
     def side(self, implementation: Implementation) -> SideStats:
         return self.legacy if implementation is Implementation.LEGACY else self.simplified
 
     def quantile(self, implementation: Implementation, q: float) -> float | None:
+        """The ``q`` latency quantile, ``None`` when it cannot be measured (or is not finite)."""
         key = f"{implementation.value}:{q:g}"
         if key in self.quantiles:
-            value = self.quantiles[key]
-            return None if math.isnan(value) else value
-        return self.side(implementation).quantile(q)
+            value: float | None = self.quantiles[key]
+        elif self.backend is not None:
+            value = self.backend.quantile(implementation, q)
+        else:
+            value = self.side(implementation).quantile(q)
+        return value if value is not None and math.isfinite(value) and value >= 0 else None
+
+    def problem(self) -> str | None:
+        """Why these figures cannot be judged (a count not finite, negative, or errors above
+        calls), ``None`` when they can: such data is inconclusive and never moves a migration."""
+        figures = {
+            "legacy calls": self.legacy.calls, "legacy errors": self.legacy.errors,
+            "simplified calls": self.simplified.calls,
+            "simplified errors": self.simplified.errors,
+            "matches": self.matches, "mismatches": self.mismatches,
+        }
+        for implementation, side in (("legacy", self.legacy), ("simplified", self.simplified)):
+            for bound, count in side.buckets:
+                figures[f"{implementation} histogram count at le={bound:g}"] = count
+        for label, value in figures.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return f"{label} is missing ({value!r})"
+            if not math.isfinite(value) or value < 0:
+                return f"{label} is {value!r}, not a finite count"
+        for implementation, side in (("legacy", self.legacy), ("simplified", self.simplified)):
+            if side.errors > side.calls:
+                return f"{implementation} errors ({side.errors:g}) exceed its calls ({side.calls:g})"
+        return None
+
+    def latency_query(self, q: float) -> str:
+        """How the ``q`` quantile is obtained (PromQL, or the source)."""
+        if self.backend is not None:
+            return self.backend.query(q)
+        return self.queries.get(f"latency:{q:g}", self.queries.get("latency", self.source))
+
+
+class QuantileBackend(Protocol):
+    """A backend that computes latency quantiles itself (e.g. PromQL's histogram_quantile)."""
+
+    def quantile(self, implementation: Implementation, q: float) -> float | None: ...
+
+    def query(self, q: float) -> str: ...
 
 
 class HealthSource(Protocol):

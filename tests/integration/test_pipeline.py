@@ -27,7 +27,7 @@ import pytest
 from aurum_otel import FileStore, Implementation, Phase, Rollout
 from aurum_otel.control import DEFAULT_PLAN, Controller, Tick
 from aurum_otel.health import HealthPolicy, Status, default_rules
-from aurum_otel.health.prometheus import PrometheusSource, promql
+from aurum_otel.health.prometheus import PrometheusSource, promql_queries
 from tests.integration.conftest import ROOT, AppProcess, Pipeline, Prometheus, wait_for
 
 pytestmark = pytest.mark.integration
@@ -231,7 +231,7 @@ def test_readme_error_ratio_query_matches_the_traffic(pipeline: Pipeline, start_
     observed, _ = wait_for(ratios, timeout=30, interval=0.25,
                            what="the README error-ratio query to answer both implementations")
     seen = time.monotonic() - flushed
-    library = prometheus.values(promql(migration, 300)["error_rate"], IMPL)
+    library = prometheus.values(promql_queries(migration, 300)["error_rate"], IMPL)
     print(f"\n[promql] README error ratio for {migration}: legacy {observed['legacy']:.4f} "
           f"(expected 0), simplified {observed['simplified']:.4f} (expected "
           f"{expected['simplified']:.4f}; {injected['simplified']} of {served['simplified']} "
@@ -300,7 +300,7 @@ def test_prometheus_and_in_process_verdicts_agree(pipeline: Pipeline, start_app:
         return f"  {source:<11} {status:<10} legacy {side(legacy)} | simplified {side(simplified)}"
 
     def p95(stats: Any, impl: str) -> float | None:
-        value = stats.quantiles.get(f"{impl}:0.95")
+        value = stats.quantile(Implementation(impl), 0.95)
         return None if value is None else value * 1000
 
     print(f"\n[verdict] mix {mix!r}: app saw {tally['served']} served, "

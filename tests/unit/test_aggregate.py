@@ -55,3 +55,47 @@ def test_live_threads_keep_their_own_tables_and_add_up() -> None:
         thread.join()
     aggregator.record_call(KEY, 0.002)
     assert aggregator.calls()[KEY].count == 801
+
+
+def test_the_first_call_of_a_migration_creates_every_phases_series_at_zero() -> None:
+    """Issue 13.13: the series an advance will send traffic to exist before it, at zero."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from aurum_otel import migrated
+    from aurum_otel.registry import configure
+
+    reader = InMemoryMetricReader()
+    configure(meter_provider=MeterProvider(metric_readers=[reader]))
+
+    @migrated("orders")
+    def load() -> int:
+        return 1
+
+    @load.simplified
+    def _load() -> int:
+        return 2
+
+    load()  # one legacy call, in the legacy phase
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        (p.attributes["aurum.migration.phase"], p.attributes["aurum.migration.implementation"],
+         p.attributes["aurum.migration.role"], p.attributes.get("aurum.migration.outcome",
+                                                                p.attributes.get(
+                                                                    "aurum.migration.comparison"))
+         ): p.value
+        for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+        if m.name == "aurum.migration.calls" for p in m.data.data_points
+        if p.attributes["aurum.migration.name"] == "orders"
+    }
+    assert points[("legacy", "legacy", "authoritative", "success")] == 1
+    for phase in ("hybrid", "simplified"):
+        assert points[(phase, "simplified", "authoritative", "error")] == 0
+        assert points[(phase, "simplified", "authoritative", "success")] == 0
+    assert points[("hybrid", "simplified", "shadow", "error")] == 0
+    comparisons = [p for rm in data.resource_metrics for sm in rm.scope_metrics
+                   for m in sm.metrics if m.name == "aurum.migration.comparisons"
+                   for p in m.data.data_points]
+    assert {p.attributes["aurum.migration.comparison"] for p in comparisons} >= {"match",
+                                                                                "mismatch"}

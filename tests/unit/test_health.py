@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aurum_otel import ConfigurationError, FileStore, Phase, Rollout, migrated, testing
 from aurum_otel.health import (
@@ -170,3 +175,63 @@ def test_in_process_reader_measures_the_real_call_stream(tmp_path: Path) -> None
         window = telemetry.health.stats("m", 60)
         assert window.legacy.calls + window.simplified.calls == 200
         assert window.simplified.error_rate == pytest.approx(0.2, abs=0.08)
+
+
+# --- unusable figures (issue 13.14) --------------------------------------------------------------
+
+_BAD = st.sampled_from([math.nan, math.inf, -math.inf, -1.0, -0.5])
+_FIELDS = ["legacy.calls", "legacy.errors", "simplified.calls", "simplified.errors", "matches",
+           "mismatches"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10_000),
+       st.lists(st.tuples(st.sampled_from(_FIELDS), _BAD), min_size=1, max_size=4))
+def test_non_finite_negative_or_missing_figures_are_inconclusive(
+    calls: int, errors: int, compared: int, bad: list[tuple[str, float]]
+) -> None:
+    """Whatever else the figures say, one unusable figure never moves a migration."""
+    figures: dict[str, float] = {
+        "legacy.calls": calls, "legacy.errors": min(errors, calls) / 10,
+        "simplified.calls": calls, "simplified.errors": min(errors, calls),
+        "matches": compared, "mismatches": compared / 2,
+    }
+    for field, value in bad:
+        figures[field] = value
+    data = WindowStats(
+        "m", 300,
+        SideStats(figures["legacy.calls"], figures["legacy.errors"]),
+        SideStats(figures["simplified.calls"], figures["simplified.errors"]),
+        figures["matches"], figures["mismatches"])
+    for policy in (HealthPolicy(), HealthPolicy(ErrorRateRule() | LatencyRule())):
+        verdict = policy.evaluate("m", Source(data))
+        assert verdict.status is Status.INCONCLUSIVE, verdict.reasons
+        assert "cannot be judged" in " ".join(verdict.reasons)
+
+
+def test_a_none_figure_is_missing_and_inconclusive() -> None:
+    data = WindowStats("m", 300, side(100), SideStats(None, 0))  # type: ignore[arg-type]
+    verdict = HealthPolicy().evaluate("m", Source(data))
+    assert verdict.status is Status.INCONCLUSIVE and "missing" in verdict.reasons[0]
+
+
+def test_a_corrupt_metrics_file_figure_is_inconclusive(tmp_path: Path) -> None:
+    """The file source reads a non-count as NaN: inconclusive, never 'healthy 0.00 %'."""
+    from aurum_otel.health.file import FileHealthSource
+
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"m_migration": {"implementations": {
+        "legacy": {"calls": 100, "errors": 0},
+        "simplified": {"calls": "lots", "errors": 5}}}}))
+    verdict = HealthPolicy().evaluate("m", _Cumulative(FileHealthSource(path)))
+    assert verdict.status is Status.INCONCLUSIVE, verdict.reasons
+
+
+class _Cumulative:
+    name = "file"
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def stats(self, migration: str, window: float) -> WindowStats:
+        return self.source.stats(migration, 0)  # type: ignore[no-any-return]

@@ -1,0 +1,136 @@
+"""Every PromQL expression aurum-otel reads, built once for the Prometheus source and the rules.
+
+The Prometheus health source (one migration, ``by implementation``) and the generated recording
+rules (every migration, ``by name, implementation``) use the same builders, so they cannot drift.
+
+A series' first sample: ``increase()`` takes a series' first sample in the range as its baseline,
+so the calls a process counted before its first export of a new series (the calls right after an
+advance, a short-lived process's calls) would never be counted. :func:`counted_increase` adds,
+for a series born inside the window, its last value (counters start at zero), and uses
+``increase()`` for the series that already existed when the window began.
+"""
+
+from __future__ import annotations
+
+import math
+
+from aurum_otel import semconv
+from aurum_otel.errors import ConfigurationError
+
+NAME = semconv.PROM_LABEL_NAME
+IMPL = semconv.PROM_LABEL_IMPLEMENTATION
+OUTCOME = semconv.PROM_LABEL_OUTCOME
+COMPARISON = semconv.PROM_LABEL_COMPARISON
+COMPLETED = "match|mismatch"
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a",
+            "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+
+
+def escape(value: str) -> str:
+    """``value`` as the inside of a double-quoted PromQL string (Go escapes, in full).
+
+    Raises:
+        ConfigurationError: ``value`` holds a lone surrogate (not encodable as UTF-8).
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError("migration name", value.encode("utf-8", "backslashreplace")
+                                 .decode("ascii"), "valid UTF-8 text") from None
+    out = []
+    for char in value:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif not char.isprintable():
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def duration(seconds: float) -> str:
+    """A PromQL range: whole seconds, at least 1 s.
+
+    Raises:
+        ConfigurationError: ``seconds`` is not a finite positive number.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(
+            seconds) or seconds <= 0:
+        raise ConfigurationError("window", seconds, "a finite number of seconds > 0")
+    return f"{max(int(seconds), 1)}s"
+
+
+def window_label(seconds: float) -> str:
+    """The window as recording-rule names spell it: ``5m``, ``1h``, ``90s``."""
+    whole = int(seconds)
+    if whole % 3600 == 0:
+        return f"{whole // 3600}h"
+    if whole % 60 == 0:
+        return f"{whole // 60}m"
+    return f"{whole}s"
+
+
+def quantile_label(q: float) -> str:
+    """``p95``, ``p99``, ``p99_9``: the quantile as a recording-rule name spells it."""
+    return "p" + f"{q * 100:g}".replace(".", "_")
+
+
+def check_quantile(q: float) -> float:
+    if isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q < 1:
+        raise ConfigurationError("latency quantile", q, "a number between 0 and 1, e.g. 0.95")
+    return float(q)
+
+
+def selector(metric: str, migration: str | None = None, *matchers: str) -> str:
+    """``metric{name="...", matchers...}``; ``migration=None`` selects every migration."""
+    parts = ([f'{NAME}="{escape(migration)}"'] if migration is not None else []) + list(matchers)
+    return f"{metric}{{{', '.join(parts)}}}" if parts else metric
+
+
+def counted_increase(series: str, window: str) -> str:
+    """``increase()`` that also counts the first sample of a series born within the window."""
+    return (f"(increase({series}[{window}]) and {series} offset {window})"
+            f" or (last_over_time({series}[{window}]) unless {series} offset {window})")
+
+
+def summed(series: str, window: str, by: str) -> str:
+    return f"sum by ({by}) ({counted_increase(series, window)})"
+
+
+def calls(window: str, by: str, migration: str | None = None) -> str:
+    """Runs per ``by`` over the window (all roles and outcomes)."""
+    return summed(selector(semconv.PROM_CALLS, migration), window, by)
+
+
+def errors(window: str, by: str, migration: str | None = None) -> str:
+    """Runs that raised, per ``by``, over the window."""
+    return summed(selector(semconv.PROM_CALLS, migration, f'{OUTCOME}="error"'), window, by)
+
+
+def latency(q: float, window: str, by: str, migration: str | None = None) -> str:
+    """The ``q`` latency quantile per ``by`` (span-derived histogram) over the window."""
+    series = selector(semconv.PROM_DURATION_BUCKET, migration, f'{IMPL}!=""')
+    return f"histogram_quantile({check_quantile(q):g}, {summed(series, window, f'le, {by}')})"
+
+
+def comparisons(window: str, by: str, migration: str | None = None,
+                results: str = COMPLETED) -> str:
+    """Completed shadow comparisons (``match|mismatch`` by default) per ``by``."""
+    series = selector(semconv.PROM_COMPARISONS, migration, f'{COMPARISON}=~"{results}"')
+    return summed(series, window, by)
+
+
+def source_queries(migration: str, window: float, quantiles: tuple[float, ...] = (0.95,)
+                   ) -> dict[str, str]:
+    """What the Prometheus health source asks for one migration (one key per quantile)."""
+    w = duration(window)
+    out = {
+        "calls": calls(w, IMPL, migration),
+        "errors": errors(w, IMPL, migration),
+        "comparisons": comparisons(w, COMPARISON, migration),
+    }
+    out["error_rate"] = f"{out['errors']} / {out['calls']}"
+    for q in quantiles:
+        out[f"latency:{check_quantile(q):g}"] = latency(q, w, IMPL, migration)
+    return out
