@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 from aurum_otel import FileStore, Implementation, Phase, Rollout
-from aurum_otel.health import HealthPolicy, Status
+from aurum_otel.health import HealthPolicy, Status, WindowStats
 from aurum_otel.health.prometheus import PrometheusSource
 from tests.integration.conftest import Pipeline, wait_for
 
@@ -64,7 +64,7 @@ def test_an_advance_then_failing_calls_read_as_the_real_rate(
     assert result.returncode == 0, result.stderr
     source = PrometheusSource(pipeline.prometheus.url)
 
-    def complete() -> object | None:
+    def complete() -> WindowStats | None:
         stats = source.stats(migration, 300)
         p95 = stats.quantile(Implementation.SIMPLIFIED, 0.95)
         if stats.simplified.calls >= 130 and p95 is not None:
@@ -73,11 +73,11 @@ def test_an_advance_then_failing_calls_read_as_the_real_rate(
 
     stats, waited = wait_for(complete, timeout=60, interval=0.5,
                              what=f"{migration}'s 130 simplified calls and p95 in Prometheus")
-    print(f"\n[first sample] {migration}: {stats.simplified.calls:g} calls, "  # type: ignore[attr-defined]
-          f"{stats.simplified.errors:g} errors, p95 "  # type: ignore[attr-defined]
-          f"{stats.quantile(Implementation.SIMPLIFIED, 0.95)} s, seen after {waited:.1f} s")  # type: ignore[attr-defined]
-    assert stats.simplified.calls == 130  # type: ignore[attr-defined]
-    assert stats.simplified.errors == 100  # type: ignore[attr-defined]
+    print(f"\n[first sample] {migration}: {stats.simplified.calls:g} calls, "
+          f"{stats.simplified.errors:g} errors, p95 "
+          f"{stats.quantile(Implementation.SIMPLIFIED, 0.95)} s, seen after {waited:.1f} s")
+    assert stats.simplified.calls == 130
+    assert stats.simplified.errors == 100
     verdict = HealthPolicy().evaluate(migration, source)
     assert verdict.status is Status.UNHEALTHY, verdict.reasons
     assert any("76.92%" in reason for reason in verdict.reasons), verdict.reasons
