@@ -1,4 +1,4 @@
-.PHONY: demo test unit bench rules clean
+.PHONY: demo test unit bench rules clean mutation
 
 # Set up and run the main job: the demo, on embedded defaults (sqlite, a temporary state dir).
 demo:
@@ -16,6 +16,11 @@ unit:
 bench:
 	bash scripts/setup.sh bench
 	.venv/bin/python benchmarks/run.py
+
+# Mutation testing (mutmut) of the modules that hold the promises; slow, never part of `test`.
+# MODULES="router shadow" limits it; scores in .mutation/scores.txt (see scripts/mutation.sh).
+mutation:
+	bash scripts/mutation.sh $(MODULES)
 
 rules:
 	.venv/bin/aurum-migrate rules -o collector-config/aurum-rules.yml

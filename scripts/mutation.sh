@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Mutation testing (mutmut 3) of the modules that hold aurum-otel's promises. Not part of
+# `make test` nor of pytest's default run: it takes minutes per module.
+#
+# Usage: scripts/mutation.sh [MODULE...]      (default: every module below, in this order)
+#   MODULES: router shadow stores control openfeature compare flags rules
+#   MUTATION_JOBS=1        worker processes (default 1: the machine is shared)
+#   MUTATION_DIR=.mutation where each module's scratch copy and mutmut's mutants/ live
+#   MUTATION_ONLY='glob'   run only the mutants whose name matches (mutmut's own syntax,
+#                          e.g. 'aurum_otel.router.x_decide*'), to sample a module
+#
+# Each module runs in its own scratch copy of aurum_otel/, tests/ and pyproject.toml (a consistent
+# snapshot while others edit the tree), with [tool.mutmut] set to that module and its fast tests.
+# The score table (killed/survived/timeout/...) is printed at the end and written to
+# $MUTATION_DIR/scores.txt; the survivors of each module to $MUTATION_DIR/<module>/survivors.txt
+# (`cd $MUTATION_DIR/<module> && ../../.venv/bin/mutmut show NAME` prints a survivor's diff).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+JOBS=${MUTATION_JOBS:-1}
+OUT=${MUTATION_DIR:-.mutation}
+case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
+mkdir -p "$OUT"
+{ bash scripts/setup.sh test && bash scripts/setup.sh mutation; } >"$OUT/setup.log" 2>&1 \
+    || { cat "$OUT/setup.log"; exit 1; }
+PY="$ROOT/.venv/bin/python"
+MUTMUT="$ROOT/.venv/bin/mutmut"
+
+# module -> "files to mutate (globs)|tests to run (paths, -k ...)"
+spec() {
+    case "$1" in
+        router) echo "aurum_otel/router.py|tests/unit/test_router.py tests/unit/test_promises_router.py" ;;
+        shadow) echo "aurum_otel/shadow/*|tests/unit/test_shadow.py tests/unit/test_call_path.py tests/unit/test_caller_contract.py tests/unit/test_promises_shadow.py" ;;
+        stores) echo "aurum_otel/stores/* aurum_otel/store.py|tests/unit/test_store.py tests/unit/test_store_config.py tests/unit/test_store_records.py tests/unit/test_promises_stores.py" ;;
+        control) echo "aurum_otel/control.py|tests/unit/test_control.py tests/unit/test_control_resume.py tests/unit/test_promises_control.py" ;;
+        openfeature) echo "aurum_otel/openfeature_source.py|tests/unit/test_openfeature_source.py tests/unit/test_promises_openfeature_source.py" ;;
+        compare) echo "aurum_otel/compare.py|tests/unit/test_compare.py tests/unit/test_compare_properties.py tests/unit/test_promises_compare.py" ;;
+        flags) echo "aurum_otel/flags.py|tests/unit/test_flags.py tests/unit/test_promises_flags.py" ;;
+        rules) echo "aurum_otel/health/rules.py|tests/unit/test_health.py tests/unit/test_promises_rules.py" ;;
+        *) echo "unknown module '$1': use one of router shadow stores control openfeature compare flags rules" >&2
+           return 64 ;;
+    esac
+}
+
+# Write the scratch copy's [tool.mutmut]: the module's files and tests only.
+configure() {
+    local dir=$1 mutate=$2 tests=$3
+    "$PY" - "$dir/pyproject.toml" "$mutate" "$tests" <<'EOF'
+import json, re, sys
+from pathlib import Path
+
+path, mutate, tests = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split()
+tests = [t for t in tests if not t.startswith("tests/") or Path(path.parent, t).exists()]
+text = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", path.read_text())
+text += "\n[tool.mutmut]\n" + "\n".join([
+    'source_paths = ["aurum_otel"]',
+    f"only_mutate = {json.dumps(mutate)}",
+    f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
+    'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]',
+    "use_git_change_detection = false",
+]) + "\n"
+path.write_text(text)
+EOF
+}
+
+# Count each status in a finished scratch copy; list survivors.
+score() {
+    local module=$1 dir=$2
+    (cd "$dir" && "$PY" - "$module" <<'EOF'
+import json, sys
+from collections import Counter
+from pathlib import Path
+
+from mutmut.stats import status_by_exit_code
+
+module = sys.argv[1]
+counts: Counter[str] = Counter()
+survivors = []
+for meta in sorted(Path("mutants").rglob("*.py.meta")):
+    for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+        status = "not checked" if code is None else status_by_exit_code[code]
+        counts[status] += 1
+        if status in ("survived", "no tests"):
+            survivors.append(f"{status}\t{name}")
+Path("survivors.txt").write_text("".join(s + "\n" for s in survivors))
+total = sum(counts.values())
+dead = counts["killed"] + counts["timeout"]
+tested = dead + counts["survived"] + counts["no tests"]
+pct = 100 * dead / tested if tested else 0.0
+others = sum(v for k, v in counts.items() if k not in ("killed", "survived", "timeout", "no tests"))
+print(f"{module:<12} {counts['killed']:>6} {counts['survived']:>8} {counts['timeout']:>7} "
+      f"{counts['no tests']:>8} {others:>6} {total:>6} {pct:>6.1f}%")
+EOF
+    )
+}
+
+modules=("$@")
+[ ${#modules[@]} -gt 0 ] || modules=(router shadow stores control openfeature compare flags rules)
+for module in "${modules[@]}"; do spec "$module" >/dev/null; done
+
+table=()
+for module in "${modules[@]}"; do
+    IFS='|' read -r mutate tests <<<"$(spec "$module")"
+    dir="$OUT/$module"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp -r aurum_otel tests pyproject.toml "$dir/"
+    find "$dir" -name __pycache__ -prune -exec rm -rf {} +
+    configure "$dir" "$mutate" "$tests"
+    echo "== $module: mutating $mutate; tests: $tests"
+    started=$(date +%s)
+    (cd "$dir" && nice -n 10 "$MUTMUT" run --max-children "$JOBS" ${MUTATION_ONLY:+"$MUTATION_ONLY"} \
+        >"$dir/mutmut.log" 2>&1) || { echo "mutmut failed for $module; see $dir/mutmut.log"; tail -20 "$dir/mutmut.log"; }
+    table+=("$(score "$module" "$dir")  $(( $(date +%s) - started ))s")
+done
+
+{
+    printf '%-12s %6s %8s %7s %8s %6s %6s %7s  %s\n' module killed survived timeout "no tests" other total score time
+    printf '%s\n' "${table[@]}"
+    echo "(score = (killed + timeout) / (killed + timeout + survived + no tests); other = skipped/suspicious/not checked)"
+} | tee "$OUT/scores.txt"
