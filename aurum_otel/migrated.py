@@ -16,8 +16,9 @@ import aurum_otel.registry as _registry_module
 from aurum_otel import nesting
 from aurum_otel._wrapt import FunctionWrapper
 from aurum_otel.compare import Comparator, deep_compare
-from aurum_otel.errors import MigrationDefinitionError
+from aurum_otel.errors import ConfigurationError, MigrationDefinitionError
 from aurum_otel.invocation import Invocation
+from aurum_otel.names import check_name
 from aurum_otel.phase import Implementation, Phase, PhaseState
 from aurum_otel.registry import Resolved, generation, get_registry
 from aurum_otel.router import decide
@@ -325,10 +326,14 @@ def migrated(
     ``aurum.migration.*`` metrics. See :class:`Options` for the keyword arguments.
 
     Raises:
-        MigrationDefinitionError: the options cannot work (reported at decoration time).
+        MigrationDefinitionError: the name is not a valid migration name (lower-case ASCII
+            letters, digits and ``_``, starting with a letter, at most 63 characters: see
+            :mod:`aurum_otel.names`), or the options cannot work (reported at decoration time).
     """
-    if not isinstance(name, str) or not name.strip():
-        raise MigrationDefinitionError("a migration needs a non-empty name, e.g. 'settings'")
+    try:
+        check_name(name)
+    except ConfigurationError as exc:
+        raise MigrationDefinitionError(str(exc)) from None
     options = Options(
         key=key, comparator=comparator, writes=writes, shadow_writes=shadow_writes,
         fallback_writes=fallback_writes, shadow_timeout=shadow_timeout, copy_args=copy_args, hooks=hooks,

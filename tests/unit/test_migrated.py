@@ -414,3 +414,11 @@ def test_migrate_client_routes_async_clients(tmp_path: Path) -> None:
         assert asyncio.run(scenario()) == [f"value {i}" for i in range(20)]
         assert telemetry.counts("aurum.migration.calls", role="authoritative") == 20
         assert telemetry.counts("aurum.migration.comparisons", comparison="match") == 20
+
+
+@pytest.mark.parametrize("bad", ["", "Settings", "a-b", 'a"b', "a\\b", "a\nb", "é", "1st", "x" * 64])
+def test_a_name_that_cannot_be_queried_or_mapped_to_its_own_variables_is_refused(bad: str) -> None:
+    """Names map one-to-one to AURUM_MIGRATION_<NAME>_* and are label values Prometheus can
+    query: anything else is refused at decoration, saying what a name may be."""
+    with pytest.raises(MigrationDefinitionError, match="lower-case ASCII letters"):
+        migrated(bad)
