@@ -2,7 +2,8 @@
 
 - :mod:`~aurum_otel.shadow.snapshot`: the shadow's own copies of instance, arguments and result;
 - :mod:`~aurum_otel.shadow.executor`: the bounded pool, its memory budget and deadline reaper;
-- :mod:`~aurum_otel.shadow.run`: one run, compared and counted exactly once.
+- :mod:`~aurum_otel.shadow.run`: one run, compared and counted exactly once;
+- :mod:`~aurum_otel.shadow.scope`: a routed client's shadows, drained when it closes.
 """
 
 from aurum_otel.shadow.executor import (
@@ -13,7 +14,8 @@ from aurum_otel.shadow.executor import (
     Offer,
     ShadowExecutor,
 )
-from aurum_otel.shadow.run import ShadowRun, ShadowScope
+from aurum_otel.shadow.run import ShadowRun
+from aurum_otel.shadow.scope import ShadowScope
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
