@@ -90,15 +90,16 @@ def record_transition(change: Transition, *, kind: str) -> None:
         semconv.ATTR_TO: change.to_phase.value,
         semconv.ATTR_REASON: kind,
     })
-    with instruments.tracer.start_as_current_span(f"transition {change.name}") as span:
+    with instruments.tracer.start_as_current_span(
+            semconv.SPAN_TRANSITION.format(name=change.name)) as span:
         span.add_event(semconv.EVENT_TRANSITION, {
             semconv.ATTR_NAME: change.name,
             semconv.ATTR_FROM: change.from_phase.value,
             semconv.ATTR_TO: change.to_phase.value,
             semconv.ATTR_ACTOR: change.actor,
             semconv.ATTR_REASON: change.reason,
-            "aurum.migration.percent": change.rollout.percent,
-            "aurum.migration.compare": change.rollout.compare,
+            semconv.ATTR_PERCENT: change.rollout.percent,
+            semconv.ATTR_COMPARE: change.rollout.compare,
         })
     level = logging.WARNING if change.to_phase.rank < change.from_phase.rank else logging.INFO
     logger.log(level, "migration %s: %s -> %s (percent %g, compare %g) by %s: %s", change.name,

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 import aurum_otel.registry as _registry_module
-from aurum_otel import nesting
+from aurum_otel import nesting, semconv
 from aurum_otel._wrapt import FunctionWrapper
 from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.errors import ConfigurationError, MigrationDefinitionError
@@ -113,8 +113,8 @@ class Router:
         self.name = name
         self.options = options
         self.is_async = is_async
-        self.span_name = f"migrate {name}"
-        self.shadow_span_name = f"shadow {name}"
+        self.span_name = semconv.SPAN_MIGRATE.format(name=name)
+        self.shadow_span_name = semconv.SPAN_SHADOW.format(name=name)
         self.simplified: Callable[..., Any] | None = None
         self.simplified_is_bound = False
         self.scope: ShadowScope | None = None  # a routed client's shadows, drained at close()

@@ -48,6 +48,7 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagEvaluationDetails
 from openfeature.provider import ProviderStatus
 
+from aurum_otel import semconv
 from aurum_otel.errors import ConfigurationError, StateError, TransitionConflictError
 from aurum_otel.phase import Phase, Rollout
 from aurum_otel.store import FileStore, MigrationRecord, PhaseStore, Snapshot, Transition
@@ -56,7 +57,7 @@ logger = logging.getLogger("aurum_otel.store")
 
 __all__ = ["OVERRIDE_MARK", "OpenFeaturePhaseSource", "ProviderOverrideWarning"]
 
-DEFAULT_FLAG_KEY_TEMPLATE = "aurum.migration.{name}.phase"
+DEFAULT_FLAG_KEY_TEMPLATE = semconv.FF_KEY
 OVERRIDE_MARK = "[openfeature override] "
 """Prefix of the reason of every override written to ``override_store`` (and how they are found)."""
 CLEARED_MARK = "[openfeature override cleared] "

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from aurum_otel import semconv
 from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.registry import Registry, configure, get_registry
 from aurum_otel.registry import reset as _reset_registry
@@ -142,7 +143,7 @@ class CapturedTelemetry:
 
 
 def _long(key: str) -> str:
-    return key if "." in key else f"aurum.migration.{key}"
+    return key if "." in key else f"{semconv.ATTR_PREFIX}{key}"
 
 
 def capture(**options: Any) -> CapturedTelemetry:
