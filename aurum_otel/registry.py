@@ -268,14 +268,25 @@ def generation() -> int:
     return _generation
 
 
+_CARRIED_OVER = ("health_reader", "tracer_provider", "meter_provider")
+
+
 def configure(**options: Any) -> Registry:
-    """Replace the registry with one built from ``options`` (see :class:`Registry`).
+    """Replace the registry with one built from ``options`` (see :class:`Registry`); the health
+    reader and providers of the registry it replaces are kept unless ``options`` names them.
 
     Typical use: ``configure(store=FileStore(path), tracer_provider=tp, meter_provider=mp)``.
     """
     global _registry, _generation
     with _registry_lock:
-        old, _registry = _registry, Registry(**options)
+        old = _registry
+        if old is not None:
+            # What setup_telemetry() attached stays attached: configure() and setup_telemetry()
+            # work in either order; only reset() forgets it.
+            for kept in _CARRIED_OVER:
+                if kept not in options and getattr(old, kept) is not None:
+                    options[kept] = getattr(old, kept)
+        _registry = Registry(**options)
         _generation += 1
         new = _registry
     if old is not None:

@@ -206,3 +206,28 @@ def test_a_stale_rollout_is_a_conflict(tmp_path: Path) -> None:
     with pytest.raises(TransitionConflictError, match="hybrid at 50%"):
         store.transition("svc", Phase.HYBRID, Rollout(percent=100), actor="b", reason="r",
                          expected=Phase.HYBRID, expected_rollout=Rollout(percent=10))
+
+
+def test_configure_after_setup_keeps_the_health_reader(tmp_path: Path) -> None:
+    """setup_telemetry() then configure(store=...) (the README's OpenFeature order) kept no health
+    reader, so Controller(name).source raised. A subprocess: setup_telemetry sets the global
+    providers, for good."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        from aurum_otel import FileStore, setup_telemetry
+        from aurum_otel.control import Controller
+        from aurum_otel.registry import configure, get_registry
+        handle = setup_telemetry("t", otlp=False, metrics_file=False)
+        reader = get_registry().health_reader
+        assert reader is not None
+        configure(store=FileStore.in_dir({str(tmp_path)!r}))
+        assert get_registry().health_reader is reader
+        assert Controller("m").source is reader
+        print("kept")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and "kept" in result.stdout, result.stderr[-2000:]
