@@ -6,8 +6,9 @@
 #   MODULES: router shadow stores control openfeature compare flags rules
 #   MUTATION_JOBS=1        worker processes (default 1: the machine is shared)
 #   MUTATION_DIR=.mutation where each module's scratch copy and mutmut's mutants/ live
-#   MUTATION_ONLY='glob'   run only the mutants whose name matches (mutmut's own syntax,
-#                          e.g. 'aurum_otel.router.x_decide*'), to sample a module
+#   MUTATION_ONLY='glob'   run only the mutants whose name matches (fnmatch on mutmut's names,
+#                          e.g. 'aurum_otel.router.x_decide*'); '*__mutmut_*[05]' is a fixed 20 %
+#                          sample (the mutants numbered ...0 and ...5 of every function)
 #
 # Each module runs in its own scratch copy of aurum_otel/, tests/ and pyproject.toml (a consistent
 # snapshot while others edit the tree), with [tool.mutmut] set to that module and its fast tests.
@@ -31,8 +32,8 @@ MUTMUT="$ROOT/.venv/bin/mutmut"
 spec() {
     case "$1" in
         router) echo "aurum_otel/router.py|tests/unit/test_router.py tests/unit/test_promises_router.py" ;;
-        shadow) echo "aurum_otel/shadow/*|tests/unit/test_shadow.py tests/unit/test_call_path.py tests/unit/test_caller_contract.py tests/unit/test_promises_shadow.py" ;;
-        stores) echo "aurum_otel/stores/* aurum_otel/store.py|tests/unit/test_store.py tests/unit/test_store_config.py tests/unit/test_store_records.py tests/unit/test_promises_stores.py" ;;
+        shadow) echo "aurum_otel/shadow/*|tests/unit/test_shadow.py tests/unit/test_call_path.py tests/unit/test_caller_contract.py tests/unit/test_promises_shadow.py --deselect=tests/unit/test_call_path.py::test_the_guides_example_never_crashes_closing_its_client" ;;
+        stores) echo "aurum_otel/stores/* aurum_otel/store.py aurum_otel/_files.py|tests/unit/test_store.py tests/unit/test_store_config.py tests/unit/test_store_records.py tests/unit/test_promises_stores.py" ;;
         control) echo "aurum_otel/control.py|tests/unit/test_control.py tests/unit/test_control_resume.py tests/unit/test_promises_control.py" ;;
         openfeature) echo "aurum_otel/openfeature_source.py|tests/unit/test_openfeature_source.py tests/unit/test_promises_openfeature_source.py" ;;
         compare) echo "aurum_otel/compare.py|tests/unit/test_compare.py tests/unit/test_compare_properties.py tests/unit/test_promises_compare.py" ;;
@@ -57,8 +58,13 @@ text += "\n[tool.mutmut]\n" + "\n".join([
     'source_paths = ["aurum_otel"]',
     f"only_mutate = {json.dumps(mutate)}",
     f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
-    'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]',
+    # an event loop's __del__ in a forked test process is not a finding of the tests
+    'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", '
+    '"-W", "default::pytest.PytestUnraisableExceptionWarning"]',
     "use_git_change_detection = false",
+    # fork each mutant's run from a server that has only collected the tests: the main process
+    # ran the suite (worker threads, locks) and is not safe to fork
+    'process_isolation = "forkserver"',
 ]) + "\n"
 path.write_text(text)
 EOF
@@ -88,11 +94,35 @@ total = sum(counts.values())
 dead = counts["killed"] + counts["timeout"]
 tested = dead + counts["survived"] + counts["no tests"]
 pct = 100 * dead / tested if tested else 0.0
-others = sum(v for k, v in counts.items() if k not in ("killed", "survived", "timeout", "no tests"))
+shown = ("killed", "survived", "timeout", "no tests", "not checked")
+others = sum(v for k, v in counts.items() if k not in shown)
 print(f"{module:<12} {counts['killed']:>6} {counts['survived']:>8} {counts['timeout']:>7} "
-      f"{counts['no tests']:>8} {others:>6} {total:>6} {pct:>6.1f}%")
+      f"{counts['no tests']:>8} {others:>6} {counts['not checked']:>9} {total:>6} {pct:>6.1f}%")
 EOF
     )
+}
+
+# Run mutmut in the current scratch copy: every mutant, or the sample MUTATION_ONLY names. A sample
+# is run by name: mutmut first generates the mutants and maps tests to functions (that run stops,
+# on purpose, at a pattern that matches no mutant), then tests only the named ones.
+run_module() {
+    if [ -z "${MUTATION_ONLY:-}" ]; then
+        nice -n 10 "$MUTMUT" run --max-children "$JOBS" >mutmut.log 2>&1
+        return
+    fi
+    nice -n 10 "$MUTMUT" run --max-children "$JOBS" 'aurum_otel.no-such-mutant*' >mutmut.log 2>&1 || true
+    local names
+    names=$("$PY" -c '
+import fnmatch, json, sys
+from pathlib import Path
+for meta in sorted(Path("mutants").rglob("*.py.meta")):
+    for name in json.loads(meta.read_text())["exit_code_by_key"]:
+        if fnmatch.fnmatch(name, sys.argv[1]):
+            print(name)
+' "$MUTATION_ONLY")
+    [ -n "$names" ] || { echo "MUTATION_ONLY='$MUTATION_ONLY' matches no mutant" >>mutmut.log; return 1; }
+    # shellcheck disable=SC2086  # one argument per name
+    nice -n 10 "$MUTMUT" run --max-children "$JOBS" $names >>mutmut.log 2>&1
 }
 
 modules=("$@")
@@ -110,13 +140,14 @@ for module in "${modules[@]}"; do
     configure "$dir" "$mutate" "$tests"
     echo "== $module: mutating $mutate; tests: $tests"
     started=$(date +%s)
-    (cd "$dir" && nice -n 10 "$MUTMUT" run --max-children "$JOBS" ${MUTATION_ONLY:+"$MUTATION_ONLY"} \
-        >"$dir/mutmut.log" 2>&1) || { echo "mutmut failed for $module; see $dir/mutmut.log"; tail -20 "$dir/mutmut.log"; }
+    (cd "$dir" && run_module) || { echo "mutmut failed for $module; see $dir/mutmut.log"; tail -5 "$dir/mutmut.log"; }
     table+=("$(score "$module" "$dir")  $(( $(date +%s) - started ))s")
 done
 
 {
-    printf '%-12s %6s %8s %7s %8s %6s %6s %7s  %s\n' module killed survived timeout "no tests" other total score time
+    printf '%-12s %6s %8s %7s %8s %6s %9s %6s %7s  %s\n' module killed survived timeout "no tests" other unchecked \
+        total score time
     printf '%s\n' "${table[@]}"
-    echo "(score = (killed + timeout) / (killed + timeout + survived + no tests); other = skipped/suspicious/not checked)"
+    echo "(score = (killed + timeout) / (killed + timeout + survived + no tests);"
+    echo " other = segfault/suspicious/skipped; unchecked = outside MUTATION_ONLY's sample)"
 } | tee "$OUT/scores.txt"
