@@ -46,8 +46,12 @@ def test_cli_transitions_reach_jaeger_and_prometheus(pipeline: Pipeline, unique:
     seen = [(e[semconv.ATTR_TO], e[semconv.ATTR_ACTOR], e[semconv.ATTR_REASON]) for e in events]
     assert seen == [("hybrid", "alice", "ticket [/ops] 42"), ("legacy", seen[1][1], "p95")]
 
-    counted, _ = wait_for(lambda: pipeline.prometheus.values(
-        f'{semconv.PROM_TRANSITIONS}{{job="{service}",{semconv.PROM_LABEL_NAME}="billing"}}',
-        "aurum_migration_to") or None, timeout=30, what="the transitions counter in Prometheus")
+    def both_counted() -> dict[tuple[str, ...], float] | None:
+        values = pipeline.prometheus.values(
+            f'{semconv.PROM_TRANSITIONS}{{job="{service}",{semconv.PROM_LABEL_NAME}="billing"}}',
+            "aurum_migration_to")
+        return values if len(values) == 2 else None  # the two exports may land in two scrapes
+
+    counted, _ = wait_for(both_counted, timeout=30, what="the transitions counter in Prometheus")
     print(f"\n[cli export] two commands in {elapsed:.1f} s; counted {counted}")
     assert counted == {("hybrid",): 1.0, ("legacy",): 1.0}
