@@ -31,6 +31,7 @@ from aurum_otel.cli.common import (
 )
 from aurum_otel.errors import AurumOtelError
 from aurum_otel.metrics_file import FileHealthSource, read_metrics_file, section_name
+from aurum_otel.names import ALLOWED, is_valid_name
 from aurum_otel.phase import Implementation
 from aurum_otel.registry import get_registry
 
@@ -47,7 +48,12 @@ def status(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
     else:
         console.print(status_table(rows))
-    problem = get_registry().store.snapshot().problem
+    snapshot = get_registry().store.snapshot()
+    invalid = sorted(repr(n) for n in snapshot.records if not is_valid_name(n))
+    if invalid:
+        warn(f"the phase store holds records under names that are not valid migration names "
+             f"({', '.join(invalid)}); they are not shown and no migration reads them ({ALLOWED})")
+    problem = snapshot.problem
     if problem is not None:
         warn(f"{problem}; calls run on legacy unless the environment pins a phase; the next "
              "advance/rollback keeps the bad file aside")

@@ -189,6 +189,19 @@ def test_names_known_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0 and "no transitions recorded for payments" in result.stdout
 
 
+def test_records_under_invalid_names_are_reported_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store written before names were checked (`advance ""` used to create '').
+    store = state(monkeypatch, tmp_path)
+    for name in ("", "billing"):
+        FileStore.in_dir(store).transition(name, _hybrid(), actor="t", reason="t")
+    result = invoke("status", "--json")
+    assert result.exit_code == 0
+    assert [r["name"] for r in json.loads(result.stdout)] == ["billing", "database", "settings"]
+    assert "records under names that are not valid migration names ('')" in result.stderr
+
+
 # ------------------------------------------------------------------ a store that cannot be read
 
 @pytest.mark.parametrize("args", [["status", "--json"], ["status"], ["history", "settings"],
