@@ -19,6 +19,7 @@ import atexit
 import logging
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,7 +43,7 @@ from aurum_otel.phase import Phase
 logger = logging.getLogger("aurum_otel.metrics_file")
 
 __all__ = ["FILE_NAME", "FileHealthSource", "MetricsFileWriter", "default_path", "empty_section",
-           "merge", "read_metrics_file", "section_name"]
+           "merge", "read_metrics_file", "section_name", "writer_for"]
 
 Steps = str | tuple[str, str, float]
 PERFORMANCE_SAMPLES = 100
@@ -172,6 +173,25 @@ class MetricsFileWriter:
             logger.debug("metrics file %s still not written (%s)", self.path, message)
         self.failures += 1
         self.last_error = message
+
+
+_writers_lock = threading.Lock()
+_writers: weakref.WeakKeyDictionary[Aggregator, MetricsFileWriter] = weakref.WeakKeyDictionary()
+
+
+def writer_for(aggregator: Aggregator, *, start: bool = False) -> MetricsFileWriter | None:
+    """The one metrics-file writer of ``aggregator`` (``None`` if none; started if ``start``).
+
+    One writer per aggregator, so that the lazy writer of the guide's monitoring flag and the
+    one ``setup_telemetry()`` asks for never both add the same counts to the file.
+    """
+    with _writers_lock:
+        writer = _writers.get(aggregator)
+        if writer is None and start:
+            writer = _writers[aggregator] = MetricsFileWriter(aggregator=aggregator)
+        if writer is not None and start:
+            writer.start()
+        return writer
 
 
 def _phases(names: set[str]) -> dict[str, Steps]:

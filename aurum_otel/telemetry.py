@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import atexit
 import copy
-import logging
-import math
 import os
 import threading
-import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -21,13 +17,18 @@ from opentelemetry.trace import TracerProvider
 from aurum_otel import semconv
 from aurum_otel.aggregate import Aggregator
 from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
+from aurum_otel.telemetry_exit import (
+    DEFAULT_EXIT_BUDGET,
+    EXIT_BUDGET_VARIABLE,
+    TelemetryHandle,
+    resolve_exit_budget,
+)
+
+__all__ = ["DEFAULT_EXIT_BUDGET", "EXIT_BUDGET_VARIABLE", "Instruments", "TelemetryHandle",
+           "instruments_for", "resolve_exit_budget", "setup_telemetry"]
 
 VERSION = "0.1.0"
 Attributes = Mapping[str, str]
-EXIT_BUDGET_VARIABLE = "AURUM_EXIT_BUDGET"
-DEFAULT_EXIT_BUDGET = 3.0
-
-logger = logging.getLogger("aurum_otel.telemetry")
 
 
 _ORDINARY_SOURCES = frozenset({"store", "default"})
@@ -228,36 +229,19 @@ def instruments_for(tracer_provider: Any = None, meter_provider: Any = None) -> 
             )
             per_tracer[tracer_key] = found
     if created and monitoring_explicitly_on():
-        metrics_file_writer(found.aggregator, start=True)
+        from aurum_otel.metrics_file import writer_for
+
+        writer_for(found.aggregator, start=True)
     return found
 
 
 MONITORING_VARIABLE = "AURUM_ENABLE_MIGRATION_MONITORING"
 _TRUE = frozenset({"1", "true", "yes", "on"})
-_writers_lock = threading.Lock()
-_writers: weakref.WeakKeyDictionary[Aggregator, Any] = weakref.WeakKeyDictionary()
 
 
 def monitoring_explicitly_on() -> bool:
     """``AURUM_ENABLE_MIGRATION_MONITORING`` is set, and to a true value (the guide's step)."""
     return os.environ.get(MONITORING_VARIABLE, "").strip().lower() in _TRUE
-
-
-def metrics_file_writer(aggregator: Aggregator, *, start: bool = False) -> Any:
-    """The one metrics-file writer of ``aggregator`` (``None`` if none; started if ``start``).
-
-    One writer per aggregator, so that the lazy writer of the guide's monitoring flag and the
-    one :func:`setup_telemetry` asks for never both add the same counts to the file.
-    """
-    from aurum_otel.metrics_file import MetricsFileWriter
-
-    with _writers_lock:
-        writer = _writers.get(aggregator)
-        if writer is None and start:
-            writer = _writers[aggregator] = MetricsFileWriter(aggregator=aggregator)
-        if writer is not None and start:
-            writer.start()
-        return writer
 
 
 class _Global:
@@ -274,85 +258,6 @@ def feature_flag_event(name: str, phase: Phase) -> dict[str, str]:
         semconv.ATTR_FF_VARIANT: phase.value,
         semconv.ATTR_FF_PROVIDER: semconv.FF_PROVIDER,
     }
-
-
-def resolve_exit_budget(value: float | None) -> float:
-    """The total seconds shutdown may take: ``value``, else ``AURUM_EXIT_BUDGET``, else 3.
-
-    Raises:
-        ConfigurationError: the budget is not a finite number of seconds >= 0.
-    """
-    from aurum_otel.errors import ConfigurationError
-
-    name, raw = ("exit_budget", value) if value is not None else (
-        EXIT_BUDGET_VARIABLE, os.environ.get(EXIT_BUDGET_VARIABLE))
-    if raw is None or raw == "":
-        return DEFAULT_EXIT_BUDGET
-    try:
-        budget = float(raw)
-    except (TypeError, ValueError):
-        budget = math.nan
-    if isinstance(raw, bool) or not math.isfinite(budget) or budget < 0:
-        raise ConfigurationError(name, raw, "a finite number of seconds >= 0, e.g. 3")
-    return budget
-
-
-@dataclass
-class TelemetryHandle:
-    """What :func:`setup_telemetry` configured; ``shutdown()`` flushes and stops the exporters.
-
-    Shutdown (``shutdown()``, and the interpreter's exit) takes at most ``exit_budget`` seconds in
-    all, however slow or unreachable the collector is: what is not exported by then is dropped,
-    and a warning says so.
-    """
-
-    tracer_provider: Any
-    meter_provider: Any
-    readers: Sequence[Any] = field(default_factory=tuple)
-    health_reader: Any = None
-    metrics_file: Any = None
-    exit_budget: float = DEFAULT_EXIT_BUDGET
-    _done: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    def force_flush(self, timeout_millis: int = 5_000) -> None:
-        self.tracer_provider.force_flush(timeout_millis)
-        self.meter_provider.force_flush(timeout_millis)
-        if self.metrics_file is not None:
-            self.metrics_file.flush()
-
-    def shutdown(self) -> bool:
-        """Flush and stop within the exit budget; ``False`` when it ran out (data dropped)."""
-        if self._done.is_set():
-            return True
-        self._done.set()
-        atexit.unregister(self.shutdown)
-        deadline = time.monotonic() + self.exit_budget
-        steps: list[tuple[str, Any]] = []
-        if self.metrics_file is not None:
-            steps.append(("metrics file", self.metrics_file.stop))
-        steps.append(("traces", self.tracer_provider.shutdown))
-        steps.append(("metrics", lambda: self.meter_provider.shutdown(
-            timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000)))
-        for what, step in steps:
-            # Each step runs on a daemon thread: a hung exporter is abandoned at the deadline
-            # instead of holding the process's exit.
-            worker = threading.Thread(target=_quietly, args=(what, step), daemon=True,
-                                      name=f"aurum-shutdown-{what}")
-            worker.start()
-            worker.join(max(deadline - time.monotonic(), 0.0))
-            if worker.is_alive():
-                logger.warning("telemetry shutdown: %s not flushed within the exit budget of "
-                               "%g s (%s); what was not exported is dropped", what,
-                               self.exit_budget, EXIT_BUDGET_VARIABLE)
-                return False
-        return True
-
-
-def _quietly(what: str, step: Any) -> None:
-    try:
-        step()
-    except Exception as exc:  # shutdown must not raise into the exit path
-        logger.warning("telemetry shutdown: %s failed: %s", what, exc)
 
 
 def setup_telemetry(
@@ -462,7 +367,10 @@ def setup_telemetry(
     if metrics_file:
         aggregator = instruments_for(None if set_global else tracer_provider,
                                      None if set_global else meter_provider).aggregator
-        writer = metrics_file_writer(aggregator, start=True)
+        from aurum_otel.metrics_file import writer_for
+
+        writer = writer_for(aggregator, start=True)
+        assert writer is not None  # start=True always gives one
         writer.retarget(metrics_file_path, interval=min(interval / 1000, 5.0))
     if set_global:
         trace.set_tracer_provider(tracer_provider)
