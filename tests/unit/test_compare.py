@@ -299,3 +299,81 @@ def test_comparison_result_stays_backward_compatible() -> None:
     made = as_result(ComparisonResult.incomparable(f"socket {CANARY} is closed"))
     assert not made.equal and not made.comparable
     assert CANARY not in text_of(made) and made.reason.startswith("custom difference (len ")
+
+
+# --- exact lines (each pins a behaviour a mutant changed without a test noticing) --------------
+
+
+class AsyncTicker:
+    """An async iterator that is not a generator: still not comparable."""
+
+    def __aiter__(self) -> AsyncTicker:
+        return self
+
+    async def __anext__(self) -> int:
+        raise StopAsyncIteration
+
+
+class Clash:
+    """Hashable, with an == that raises: a set of these cannot be compared."""
+
+    def __hash__(self) -> int:
+        return 1
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("no")
+
+
+@pytest.mark.parametrize(
+    ("authoritative", "shadow", "differences"),
+    [({"a": 1}, {"a": 1, "b": 2}, ("b: only in shadow",)),
+     ({"a": 1, "b": 2}, {"a": 1}, ("b: only in authoritative",)),
+     ({"password": "x", "a": 1}, {"password": "x", "a": 2}, (f"a: {describe(1)} != {describe(2)}",)),
+     ([SecretStr("x")], ["x"], (f"[0]: {REDACTED} != {REDACTED}",)),
+     ({1}, {1, 2}, ("value: 1 only in shadow",)),
+     ({1, 3}, {1, 2}, ("value: 1 only in authoritative, 1 only in shadow",)),
+     (1, 2.5, (f"value: {describe(1)} != {describe(2.5)}",)),
+     (_gen([1]), [1], ("value: generator != list",)),
+     ({"enabled": 0}, {"enabled": False}, ("enabled: int != bool",)),
+     ([10], [Decimal(10)], ("[0]: int != Decimal",)),
+     ({"a": {"b": (0,)}}, {"a": {"b": (False,)}}, ("a.b[0]: int != bool",))],
+    ids=["only-in-shadow", "only-in-authoritative", "equal-secret-is-silent", "secret-vs-plain",
+         "set-shadow", "set-both", "int-float", "iterator-vs-list", "zero-false", "decimal",
+         "deep-type"],
+)
+def test_exact_differences(authoritative: Any, shadow: Any, differences: tuple[str, ...]) -> None:
+    result = deep_compare(authoritative, shadow)
+    assert result.equal is False and result.comparable is True
+    assert result.differences == differences
+
+
+@pytest.mark.parametrize(
+    ("authoritative", "shadow"),
+    [({"a": 1}, {"a": 1.0}), ({1, 2}, {1.0, 2}), ([0.0], [-0.0])],
+    ids=["int-float", "set-int-float", "signed-zero"],
+)
+def test_int_and_float_of_equal_value_match(authoritative: Any, shadow: Any) -> None:
+    assert deep_compare(authoritative, shadow).equal is True
+
+
+@pytest.mark.parametrize(
+    ("authoritative", "shadow", "reason"),
+    [(_gen([1]), iter([1]), "value: generator and list_iterator objects cannot be compared"),
+     (AsyncTicker(), AsyncTicker(), "value: AsyncTicker objects cannot be compared"),
+     ({"token": _gen([1])}, {"token": _gen([1])}, f"token: {REDACTED} cannot be compared"),
+     ({Clash()}, {Clash()}, "value: sets cannot be compared (ValueError)")],
+    ids=["two-kinds-of-iterator", "async-iterator", "secret", "set"],
+)
+def test_exact_incomparable_reasons(authoritative: Any, shadow: Any, reason: str) -> None:
+    result = deep_compare(authoritative, shadow)
+    assert result.comparable is False and result.equal is False and result.reason == reason
+
+
+def test_unordered_rows_exact() -> None:
+    same_count = unordered_rows([(1, "a")], [(1, "b")])
+    assert same_count.equal is False and not any(d.startswith("rows:") for d in same_count.differences)
+    assert unordered_rows([{"a": 1}], [{"a": 2}]).equal is False
+    assert unordered_rows([{"a": 1}, (2,)], [(2,), {"a": 1}]).equal is True
+    assert unordered_rows([(1, {2})], [(1, {2})]).equal is True  # unhashable cells
+    assert unordered_rows([(1, {2})], [(1, {3})]).equal is False
+    assert unordered_rows({"a": 1}, [("a", 1)]).differences == ("value: dict != list",)

@@ -124,3 +124,26 @@ def test_reset_forgets_the_buckets(lines: Lines) -> None:
 def test_a_bad_limit_is_refused_with_what_to_change(burst: int, interval: float) -> None:
     with pytest.raises(ValueError, match="burst >= 1 and interval > 0"):
         MismatchLog(burst=burst, interval=interval)
+
+
+def test_suppression_after_a_flush_is_counted_afresh(lines: Lines) -> None:
+    clock = Clock()
+    log = make(clock, burst=1, interval=10.0)
+    log.emit("m", "1")
+    log.emit("m", "2")
+    log.flush()
+    log.emit("m", "3")  # suppressed again, counted from zero
+    clock.now += 10.0
+    assert log.emit("m", "4")
+    assert lines()[-2:] == ["m: suppressed 1 mismatch log line in the last 10s (at most 1 per 10s "
+                            "per migration; the comparisons metric counts them all)", "4"]
+
+
+def test_reports_of_two_migrations_use_two_buckets(lines: Lines) -> None:
+    log = make(Clock(), burst=1)
+    for name in ("a", "b", "a"):
+        log.report(MismatchReport(name=name, phase=Phase.HYBRID,
+                                  authoritative=Implementation.LEGACY,
+                                  shadow=Implementation.SIMPLIFIED, result=Comparison.MISMATCH))
+    assert lines() == ["a: simplified shadow mismatch vs legacy",
+                       "b: simplified shadow mismatch vs legacy"]

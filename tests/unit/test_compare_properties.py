@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from aurum_otel.database import Rows, rows_comparator
 from aurum_otel.hooks import MismatchReport
 from aurum_otel.mismatch_log import MismatchLog
 from aurum_otel.phase import Comparison, Implementation, Phase
+from aurum_otel.redact import fingerprint
 
 # Punctuation keeps it from looking like a field name: a dict key that does is shown in paths
 # (documented in aurum_otel.redact); every other place a canary can sit is covered below.
@@ -112,3 +115,53 @@ def test_equal_says_no_differences_and_a_difference_says_not_equal(
     assert result.comparable  # plain data is always comparable
     assert result.equal == (not result.differences)
     assert deep_compare(shadow, authoritative).equal == result.equal  # symmetric verdict
+
+
+def strictly_equal(a: Any, b: Any) -> bool:
+    """The reference: same content, the same leaf types (int and float interchangeable), NaN == NaN."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(strictly_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(strictly_equal(x, y) for x, y in zip(a, b, strict=True))
+    numeric = (int, float)
+    if (isinstance(a, numeric) and not isinstance(a, bool)
+            and isinstance(b, numeric) and not isinstance(b, bool)):
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def twisted(value: Any, data: st.DataObject) -> Any:
+    """``value`` with some leaves swapped for ones ``==`` calls equal but of another type."""
+    if isinstance(value, dict):
+        return {k: twisted(v, data) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(twisted(v, data) for v in value)
+    if isinstance(value, bool):
+        return data.draw(st.sampled_from([value, int(value), float(value)]))
+    if isinstance(value, int):
+        return data.draw(st.sampled_from([value, float(value), Decimal(value)]
+                                         + ([bool(value)] if value in (0, 1) else [])))
+    return value
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=values, data=st.data())
+def test_equal_exactly_when_the_reference_says_so(value: Any, data: st.DataObject) -> None:
+    # Leaves == calls equal but of other types (0 and False, 10 and Decimal(10)) are differences;
+    # int and float are not. The fast path and the walk must both agree with the reference.
+    other = twisted(value, data)
+    assert deep_compare(value, other).equal == strictly_equal(value, other)
+    assert deep_compare(other, value).equal == strictly_equal(other, value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(a=values | st.frozensets(st.integers() | st.text(max_size=4), max_size=4),
+       b=values | st.frozensets(st.integers() | st.text(max_size=4), max_size=4))
+def test_a_fingerprint_tells_equal_values_from_different_ones(a: Any, b: Any) -> None:
+    assert fingerprint(a) is not None and fingerprint(a) == fingerprint(copy.deepcopy(a))
+    if fingerprint(a) == fingerprint(b):  # 32 bits: a collision in 400 draws is ~1e-5
+        assert strictly_equal(a, b) or (isinstance(a, frozenset) and a == b)
+    elif type(a) is type(b) and not isinstance(a, float):
+        assert not strictly_equal(a, b)

@@ -78,6 +78,8 @@ def test_scrub_hides_a_secret_that_contains_another_whole() -> None:
     assert scrub("key=abc-long, pin=abc", ["abc", "abc-long"]) == (
         f"key={REDACTED}, pin={REDACTED}"
     )
+    # Longest first, not merely last in reverse alphabetical order ("zz" sorts after "azz").
+    assert scrub("key=azz", ["zz", "azz"]) == f"key={REDACTED}"
 
 
 def test_scrub_hides_the_url_encoded_form_of_a_secret() -> None:
