@@ -139,11 +139,8 @@ class Registry:
         health_reader: HealthReader | None = None,
     ) -> None:
         self._lock = threading.RLock()
-        try:
-            self.global_flags = GlobalFlags.from_env()
-        except ConfigurationError as exc:
-            logger.error("%s; using aurum-otel's defaults", exc)
-            self.global_flags = GlobalFlags.model_construct()
+        # A bad global value takes only its own default (logged once); the others keep theirs.
+        self.global_flags = GlobalFlags.from_env(strict=False)
         self._store = store
         self._store_error: ConfigurationError | StateError | None = None
         self._logged: set[str] = set()

@@ -30,7 +30,14 @@ def store_from_url(url: str | None, state_dir: Path) -> PhaseStore:
             raise ConfigurationError(
                 "AURUM_STATE_URL", url.split("@")[-1],
                 "a redis:// URL needs the redis extra: pip install 'aurum-otel[redis]'") from None
-        return RedisStore.from_url(url)
+        try:
+            return RedisStore.from_url(url)
+        except ConfigurationError:
+            raise
+        except ValueError as exc:  # a bad port, host or database number
+            raise ConfigurationError(
+                "AURUM_STATE_URL", url.rsplit("@", 1)[-1],
+                f"a URL such as redis://host:6379/0 ({exc})") from None
     if url.startswith("openfeature:"):
         try:
             from aurum_otel.openfeature_source import OpenFeaturePhaseSource  # an optional extra

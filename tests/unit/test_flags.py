@@ -170,3 +170,19 @@ def test_a_flag_reader_for_an_invalid_name_reports_it_on_read() -> None:
     reader = FlagReader("no good")
     with pytest.raises(ConfigurationError, match="did you mean 'no_good'"):
         reader.read()
+
+
+def test_a_bad_global_value_in_a_running_process_keeps_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AURUM_REFRESH_INTERVAL=0.5s reset every global setting, AURUM_STATE_DIR included, so the
+    process read and wrote another store."""
+    from aurum_otel import testing
+    from aurum_otel.registry import get_registry
+
+    monkeypatch.setenv("AURUM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("AURUM_REFRESH_INTERVAL", "0.5s")
+    testing.reset()
+    flags = get_registry().global_flags
+    assert flags.state_dir == tmp_path
+    assert flags.refresh_interval == 0.5  # its own default, nothing else moved
