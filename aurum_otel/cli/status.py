@@ -53,10 +53,15 @@ def status(as_json: bool) -> None:
     if invalid:
         warn(f"the phase store holds records under names that are not valid migration names "
              f"({', '.join(invalid)}); they are not shown and no migration reads them ({ALLOWED})")
+    for name, why in sorted(snapshot.corrupt.items()):
+        warn(f"migration {name!r}: its record in the phase store is unreadable ({why}); it runs "
+             f"on legacy unless the environment pins a phase, the others are unaffected; the "
+             f"next `aurum-migrate advance/rollback {name}` keeps the bad record aside")
     problem = snapshot.problem
     if problem is not None:
         warn(f"{problem}; calls run on legacy unless the environment pins a phase; the next "
              "advance/rollback keeps the bad file aside")
+    if problem is not None or snapshot.corrupt:
         raise SystemExit(EXIT_ERROR)
 
 
@@ -166,6 +171,10 @@ def history(name: str, as_json: bool) -> None:
     if snapshot.problem is not None:
         fail(f"{snapshot.problem}; the history cannot be read: move the state file aside or fix "
              "it (the next advance/rollback keeps it aside)")
+    if name in snapshot.corrupt:
+        fail(f"migration {name!r}: its record in the phase store is unreadable "
+             f"({snapshot.corrupt[name]}); the next `aurum-migrate advance/rollback {name}` keeps "
+             "it aside")
     record = snapshot.get(name)
     items = [t.to_dict() for t in record.history] if record else []
     if as_json:

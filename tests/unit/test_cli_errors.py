@@ -215,6 +215,30 @@ def test_a_corrupt_state_file_exits_3(args: list[str], tmp_path: Path,
     assert "not valid JSON" in result.stderr
 
 
+def test_one_bad_record_is_named_and_the_others_still_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One migration's unreadable record: status shows the others, names the bad one, exits 3;
+    its history says why; advance on another migration lands."""
+    from aurum_otel import Phase, Rollout
+
+    state(monkeypatch, tmp_path)
+    store = FileStore.in_dir(tmp_path)
+    store.transition("settings", Phase.HYBRID, Rollout(percent=10), actor="a", reason="r")
+    store.transition("database", Phase.HYBRID, Rollout(percent=10), actor="a", reason="r")
+    document = json.loads(store.path.read_text())
+    document["migrations"]["database"] = {"phase": "sideways", "rollout": {}}
+    store.path.write_text(json.dumps(document))
+    result = invoke("status", "--json")
+    assert result.exit_code == 3
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["settings"]["phase"] == "hybrid"
+    assert "'database'" in result.stderr and "unreadable" in result.stderr
+    history = invoke("history", "database")
+    assert history.exit_code == 3 and "unreadable" in history.stderr
+    assert invoke("advance", "settings", "--percent", "50", "--reason", "ok").exit_code == 0
+
+
 # ------------------------------------------------------------------ global settings
 
 def test_a_bad_global_variable_is_refused_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
