@@ -146,16 +146,24 @@ def warn_if_pinned(name: str) -> None:
               help="Seconds a step must stay healthy before the next.")
 @click.option("--rollback-after", type=click.IntRange(min=1), default=3, show_default=True,
               help="Consecutive unhealthy verdicts that roll back to legacy.")
+@click.option("--give-up-after", type=FiniteFloat(1, 30 * 86400), default=900.0,
+              show_default=True,
+              help="Seconds of failed evaluations in a row (health source down, hung, erring) "
+                   "after which watch exits 3; until then it holds the step and retries.")
 @click.option("--max-ticks", type=click.IntRange(min=1), help="Stop after this many evaluations.")
 def watch(name: str, source: str, prometheus_url: str | None, rules: str | None,
           window: float | None, interval: float, bake: float, rollback_after: int,
-          max_ticks: int | None) -> None:
-    """Walk NAME through the rollout plan on health verdicts; roll back when unhealthy."""
+          give_up_after: float, max_ticks: int | None) -> None:
+    """Walk NAME through the rollout plan on health verdicts; roll back when unhealthy.
+
+    A failed evaluation never moves the migration: the step holds and watch retries with a
+    capped backoff; after --give-up-after seconds of failures in a row it exits 3."""
     resolve_name(name)
     policy = load_policy(rules, window)
     with exported_transitions():
         controller = Controller(name, source=make_source(source, prometheus_url), policy=policy,
-                                bake=bake, rollback_after=rollback_after, actor=f"watch@{user()}")
+                                bake=bake, rollback_after=rollback_after, actor=f"watch@{user()}",
+                                give_up_after=give_up_after)
         say(f"watching {name}: plan " + " -> ".join(s.label for s in DEFAULT_PLAN))
 
         def show(tick: Tick) -> None:

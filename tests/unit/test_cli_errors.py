@@ -281,3 +281,16 @@ def _rollout(percent: float):  # type: ignore[no-untyped-def]
     from aurum_otel.phase import Rollout
 
     return Rollout(percent=percent, compare=100)
+
+
+def test_watch_holds_the_step_on_a_failing_source_then_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state(monkeypatch, tmp_path)
+    assert invoke("advance", "settings", "hybrid", "--percent", "10", "--reason", "t").exit_code == 0
+    result = invoke("watch", "settings", "--source", "prometheus", "--prometheus-url",
+                    "http://127.0.0.1:1", "--interval", "0.2", "--give-up-after", "1")
+    assert result.exit_code == 3
+    assert "holding the step" in result.stdout and "NOT watched" in result.stderr
+    record = FileStore.in_dir(tmp_path).snapshot().get("settings")
+    assert record is not None and record.rollout.percent == 10  # nothing moved
