@@ -27,7 +27,7 @@ from aurum_otel.shadow import Offer, ShadowRun
 from aurum_otel.shadow.snapshot import immutable, take
 
 if TYPE_CHECKING:
-    from aurum_otel.migrated import Router
+    from aurum_otel.route import Router
 
 logger = logging.getLogger("aurum_otel")
 

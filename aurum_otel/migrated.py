@@ -1,213 +1,24 @@
-"""The ``@migrated`` decorator: route every call by phase, shadow and compare, emit telemetry."""
+"""The ``@migrated`` decorator and its two thin shells (sync and async): each call is decided by
+the function's :class:`~aurum_otel.route.Router` and carried out by an
+:class:`~aurum_otel.invocation.Invocation`."""
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
-import functools
 import inspect
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-import aurum_otel.registry as _registry_module
-from aurum_otel import nesting, semconv
 from aurum_otel._wrapt import FunctionWrapper
 from aurum_otel.compare import Comparator, deep_compare
 from aurum_otel.errors import ConfigurationError, MigrationDefinitionError
 from aurum_otel.invocation import Invocation
 from aurum_otel.names import check_name
-from aurum_otel.phase import Implementation, Phase, PhaseState
-from aurum_otel.registry import Resolved, generation, get_registry
-from aurum_otel.router import decide
-from aurum_otel.shadow import ShadowScope
-from aurum_otel.telemetry import Instruments
+from aurum_otel.route import Options, Router, routing_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
-
-logger = logging.getLogger("aurum_otel")
-
-_routing_key: contextvars.ContextVar[object | None] = contextvars.ContextVar(
-    "aurum_otel_routing_key", default=None
-)
-
-
-class routing_key:
-    """Route the calls made inside the block by ``key`` (sticky: same key, same implementation)."""
-
-    __slots__ = ("_key", "_token")
-
-    def __init__(self, key: object) -> None:
-        self._key = key
-
-    def __enter__(self) -> object:
-        self._token = _routing_key.set(self._key)
-        return self._key
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        _routing_key.reset(self._token)
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """How one decorated function is routed (immutable; see ``fn.options`` and ``fn.with_options``).
-
-    Attributes:
-        key: extracts the routing key from the call's arguments (same signature as the function,
-            without ``self``); default: the ``routing_key`` context, else split per call.
-        comparator: judges the shadow's result against the authoritative one.
-        writes: the function writes; it is never shadowed unless ``shadow_writes``, and a
-            failed simplified write never falls back to legacy unless ``fallback_writes``.
-        shadow_writes: shadow this writing function anyway (the shadow must be side-effect free).
-        fallback_writes: the write is idempotent: in hybrid with fallback, legacy may run it
-            again after simplified raised (which may be after simplified committed).
-        shadow_timeout: seconds after which a shadow counts as ``timeout``.
-        copy_args: give the shadow deep copies of the arguments and of the authoritative result,
-            so neither side can see the other's mutations.
-        hooks: a :class:`~aurum_otel.hooks.MigrationHooks` for mismatches and fallbacks.
-        tracer_provider: default: the registry's, else the global one.
-        meter_provider: default: the registry's, else the global one.
-    """
-
-    key: Callable[..., object] | None = None
-    comparator: Comparator = deep_compare
-    writes: bool = False
-    shadow_writes: bool = False
-    fallback_writes: bool = False
-    shadow_timeout: float = 5.0
-    copy_args: bool = True
-    hooks: Any = None
-    tracer_provider: Any = None
-    meter_provider: Any = None
-
-    def __post_init__(self) -> None:
-        if self.shadow_timeout <= 0:
-            raise MigrationDefinitionError(
-                f"shadow_timeout must be a positive number of seconds, not {self.shadow_timeout!r}"
-            )
-        if self.key is not None and not callable(self.key):
-            raise MigrationDefinitionError("key= must be a callable taking the call's arguments")
-
-    @property
-    def shadow_allowed(self) -> bool:
-        return not self.writes or self.shadow_writes
-
-    @property
-    def fallback_allowed(self) -> bool:
-        return not self.writes or self.fallback_writes
-
-
-class Router:
-    """Carries out decisions for one decorated function; the sync and async shells share it."""
-
-    def __init__(self, name: str, options: Options, *, is_async: bool) -> None:
-        self.name = name
-        self.options = options
-        self.is_async = is_async
-        self.span_name = semconv.SPAN_MIGRATE.format(name=name)
-        self.shadow_span_name = semconv.SPAN_SHADOW.format(name=name)
-        self.simplified: Callable[..., Any] | None = None
-        self.simplified_is_bound = False
-        self.scope: ShadowScope | None = None  # a routed client's shadows, drained at close()
-        self._generation = -1
-
-    def bind(self) -> None:
-        """(Re)attach to the registry after a configure/reset."""
-        registry = get_registry()
-        self.runtime = registry.migration(self.name)
-        self.instruments: Instruments = registry.instruments(
-            self.options.tracer_provider, self.options.meter_provider
-        )
-        self.shadows = registry.shadows
-        self.rand = registry.rand
-        self._touched: Phase | None = None
-        self._hint: Resolved | None = None
-        self._generation = generation()
-
-    def enabled(self) -> bool:
-        """Whether calls need the shell at all: not when monitoring is off and legacy serves all.
-
-        wrapt asks this before every call and, when it is ``False``, calls the legacy function
-        directly, so a migration with monitoring off costs about what a plain decorator does.
-        """
-        if self._generation != _registry_module._generation:
-            self.bind()
-        runtime = self.runtime
-        self._hint = runtime.resolved()
-        return runtime.needs_shell
-
-    def begin(
-        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> Invocation | Callable[..., Any]:
-        """Decide this call: an :class:`Invocation`, or the target to call as it is (monitoring
-        off and legacy serving, or a call nested in a routed call of the same migration)."""
-        outer = nesting.current(self.name)
-        if outer is not None:  # recursion: follow the outer call, neither re-routed nor shadowed
-            return self.target(outer, wrapped, instance)
-        if self._generation != _registry_module._generation:
-            self.bind()
-            resolved = self.runtime.resolved()
-        else:
-            # wrapt asked enabled() just before this call: reuse what it resolved (on any thread,
-            # the same migration's state as of a moment ago) instead of resolving twice.
-            resolved = self._hint or self.runtime.resolved()
-        state = resolved.state
-        if state.phase is not self._touched and resolved.monitoring:
-            self._touched = state.phase
-            self.instruments.aggregator.touch(self.name, state.phase)
-        if self.simplified is None:
-            state = _NO_SIMPLIFIED
-        decision = decide(
-            state,
-            name=self.name,
-            key=self._key(args, kwargs),
-            rand=self.rand,
-            shadow_allowed=self.options.shadow_allowed and resolved.monitoring,
-        )
-        if not resolved.monitoring and decision.authoritative is Implementation.LEGACY:
-            return wrapped
-        return Invocation(self, decision, state, wrapped, instance, args, kwargs,
-                          monitored=resolved.monitoring, is_async=self.is_async)
-
-    def target(
-        self, implementation: Implementation, wrapped: Callable[..., Any], instance: Any
-    ) -> Callable[..., Any]:
-        if implementation is Implementation.LEGACY or self.simplified is None:
-            return wrapped
-        if instance is None or self.simplified_is_bound:
-            # A bound simplified (a client's method) already carries its own instance.
-            return self.simplified
-        return functools.partial(self.simplified, instance)
-
-    def copies_instance(self, instance: Any) -> bool:
-        """Whether a shadow of this call needs its own copy of ``instance`` (a method's
-        ``self``; a class is shared, a client's bound simplified carries its own object)."""
-        return (instance is not None and not isinstance(instance, type)
-                and not self.simplified_is_bound)
-
-    def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
-        extract = self.options.key
-        if extract is None:
-            return _routing_key.get()
-        try:
-            return extract(*args, **kwargs)
-        except Exception:
-            logger.warning("routing key extractor of %r raised; routing per call", self.name,
-                           exc_info=True)
-            return None
-
-
-_NO_SIMPLIFIED = PhaseState(source="no-simplified")
 
 
 def _sync_shell(router: Router) -> Callable[..., Any]:

@@ -31,7 +31,7 @@ from aurum_otel.shadow.executor import worker_loop
 from aurum_otel.shadow.snapshot import size_of, thaw
 
 if TYPE_CHECKING:
-    from aurum_otel.migrated import Router
+    from aurum_otel.route import Router
     from aurum_otel.shadow.scope import ShadowScope
 
 logger = logging.getLogger("aurum_otel")
