@@ -31,18 +31,18 @@ from opentelemetry import context, metrics, trace
 import aurum_otel
 from aurum_otel import FileStore, Phase, Rollout, migrated, semconv
 from aurum_otel.compare import deep_compare
-from aurum_otel.invocation import ShadowRun, _thaw, _try_copy
-from aurum_otel.phase import Implementation
 from aurum_otel.router import decide
-from aurum_otel.shadow import Offer, ShadowExecutor
+from aurum_otel.shadow import Offer, ShadowExecutor, ShadowRun
+from aurum_otel.shadow.executor import Job
+from aurum_otel.shadow.snapshot import take, thaw
 from aurum_otel.telemetry import feature_flag_event
 
 
 class InlineShadows(ShadowExecutor):
     """Runs every shadow at once on the submitting thread (profiling only)."""
 
-    def offer(self, job: Callable[[], None]) -> Offer:
-        job()
+    def offer(self, job: Job) -> Offer:
+        job.run()
         return Offer.STARTING
 
 
@@ -95,11 +95,11 @@ def profile(label: str, fn: Callable[[], Any], calls: int, top: int, after: Call
 
 
 STAGES = (
-    "migrated.call", "migrated.begin", "invocation.start", "invocation._try_copy",
-    "telemetry.add_feature_flag_event", "invocation.succeeded", "invocation._end",
-    "invocation._record", "invocation._hand_off_shadow", "shadow.submit", "invocation.sync_job",
-    "invocation._open", "invocation._finish", "invocation._compare", "compare.deep_compare",
-    "invocation._conclude",
+    "migrated.call", "route.begin", "invocation.start", "invocation._snapshot_inputs",
+    "snapshot.take", "telemetry.add_feature_flag_event", "invocation.succeeded",
+    "invocation._end", "invocation._record", "invocation._hand_off_shadow", "executor.offer",
+    "run.run", "run._open", "run._finish", "run._compare", "compare.deep_compare",
+    "run._conclude",
 )
 
 
@@ -209,7 +209,7 @@ def breakdown(telemetry: Any, tmp: str, registry: Any, legacy_fn: Any, hybrid_fn
 
     def handoff_batch() -> None:
         for _ in range(100):
-            executor.submit(_noop)
+            executor.offer(_NoopJob())
         executor.join(10)
 
     rows: list[tuple[str, Callable[[], Any] | None]] = [
@@ -231,7 +231,7 @@ def breakdown(telemetry: Any, tmp: str, registry: Any, legacy_fn: Any, hybrid_fn
         ("  copy.deepcopy(((7,), {})) (arguments)", lambda: copy.deepcopy(((7,), {}))),
         ("  copy.deepcopy(result)", lambda: copy.deepcopy(value)),
         ("  snapshot of the result (pickle) + thaw, as aurum-otel takes it",
-         lambda: _thaw(_try_copy(value)[1])),
+         lambda: thaw(take(value)[1])),
         ("  deep_compare(result, result')", lambda: deep_compare(value, other)),
         ("  result == result' (for scale)", lambda: value == other),
     ]
@@ -239,7 +239,7 @@ def breakdown(telemetry: Any, tmp: str, registry: Any, legacy_fn: Any, hybrid_fn
     noop = _noop_providers(tmp)
     rows.append(("ours: legacy-phase call on no-op providers (aurum-otel's own work)",
                  lambda: noop(7)))
-    rows.append(("ShadowExecutor.submit + a worker runs a no-op + join, per 100 jobs", handoff_batch))
+    rows.append(("ShadowExecutor.offer + a worker runs a no-op + join, per 100 jobs", handoff_batch))
     # Rows are timed round-robin (every row once per round, 7 rounds), so a change in the machine's
     # load during the breakdown moves every row alike.
     timed = [(label, fn) for label, fn in rows if fn is not None]
@@ -283,8 +283,8 @@ def _internal_rows(registry: Any, legacy_fn: Any, hybrid_fn: Any, value: Any,
         return [(f"aurum-otel internals: n/a ({exc})", None)]
 
     def shadow_job() -> None:
-        ShadowRun(hybrid_router, decision, Implementation.SIMPLIFIED, simplified_impl,
-                  ((7,), {}), value, None, parent).sync_job()
+        ShadowRun(hybrid_router, decision, simplified_impl, simplified_impl,
+                  (None, (7,), {}), value, None, parent).run()
 
     return [
         ("aurum-otel's own pieces:", None),
@@ -292,12 +292,24 @@ def _internal_rows(registry: Any, legacy_fn: Any, hybrid_fn: Any, value: Any,
          lambda: router.begin(legacy_impl, None, (7,), {})),
         ("  MigrationRuntime.resolved()", runtime.resolved),
         ("  router.decide()", lambda: decide(state, name="p_legacy", key=None, rand=registry.rand)),
-        ("  ShadowRun(...).sync_job() (shadow span, record, compare)", shadow_job),
+        ("  ShadowRun(...).run() (shadow span, record, compare)", shadow_job),
     ]
 
 
-def _noop() -> None:
-    pass
+class _NoopJob:
+    """The smallest job the executor takes."""
+
+    deadline = float("inf")
+    size = 0
+
+    def run(self) -> None:
+        pass
+
+    def expire(self) -> None:
+        pass
+
+    def cancel(self, reason: str) -> None:
+        pass
 
 
 def _noop_providers(tmp: str) -> Callable[..., Any]:

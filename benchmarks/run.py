@@ -227,7 +227,7 @@ def calls(fn: Callable[..., Any], after: Callable[[], None]) -> Callable[[int], 
 # ---------------------------------------------------------------------------------------------
 
 
-def measure_1(bench: Bench, sizes: Sizes) -> list[Row]:
+def measure_legacy_call_vs_naive_otel(bench: Bench, sizes: Sizes) -> list[Row]:
     flush = bench.telemetry.flush
     result = paired(calls(bench.legacy, flush), calls(bench.naive, flush), n=sizes.n_call,
                     rounds=sizes.rounds)
@@ -239,7 +239,7 @@ def measure_1(bench: Bench, sizes: Sizes) -> list[Row]:
     )]
 
 
-def measure_2(bench: Bench, sizes: Sizes) -> list[Row]:
+def measure_hybrid_call_vs_peers(bench: Bench, sizes: Sizes) -> list[Row]:
     flush = bench.telemetry.flush
 
     def awaiting_shadows(telemetry: Telemetry) -> Callable[[], None]:
@@ -295,7 +295,7 @@ def measure_2(bench: Bench, sizes: Sizes) -> list[Row]:
     return rows
 
 
-def measure_3(bench: Bench, sizes: Sizes) -> list[Row]:
+def measure_monitoring_off_vs_plain_decorator(bench: Bench, sizes: Sizes) -> list[Row]:
     def nothing() -> None:
         pass
 
@@ -308,7 +308,7 @@ def measure_3(bench: Bench, sizes: Sizes) -> list[Row]:
     )]
 
 
-def measure_4(bench: Bench, sizes: Sizes) -> list[Row]:
+def measure_two_threads_vs_one(bench: Bench, sizes: Sizes) -> list[Row]:
     flush = bench.telemetry.flush
     total = sizes.n_threads
 
@@ -356,7 +356,7 @@ def measure_4(bench: Bench, sizes: Sizes) -> list[Row]:
     )]
 
 
-def measure_5(bench: Bench, sizes: Sizes) -> list[Row]:
+def measure_caller_latency_with_a_shadow(bench: Bench, sizes: Sizes) -> list[Row]:
     ld = LaunchDarkly(bench.sleeping, bench.sleeping_v2)
     lab = laboratory_experiment(bench.sleeping, bench.sleeping_v2)
     sides: dict[str, Callable[..., Any]] = {
@@ -396,7 +396,7 @@ def measure_5(bench: Bench, sizes: Sizes) -> list[Row]:
     ]
 
 
-def measure_6(bench: Bench, sizes: Sizes) -> list[Row]:
+def measure_hung_shadow(bench: Bench, sizes: Sizes) -> list[Row]:
     shadows = bench.registry.shadows
     shadows.join(30)
     threads_before = threading.active_count()
@@ -469,7 +469,7 @@ def measure_6(bench: Bench, sizes: Sizes) -> list[Row]:
     ]
 
 
-def measure_7(bench: Bench | None, sizes: Sizes, *, phase: str = "legacy") -> list[Row]:
+def measure_rss_over_legacy_calls(bench: Bench | None, sizes: Sizes, *, phase: str = "legacy") -> list[Row]:
     command = [sys.executable, str(HERE / "_rss_child.py"), "--calls", str(sizes.rss_calls),
                "--warmup", str(sizes.rss_warmup), "--phase", phase]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -493,11 +493,11 @@ def measure_7(bench: Bench | None, sizes: Sizes, *, phase: str = "legacy") -> li
     )]
 
 
-def measure_7b(bench: Bench | None, sizes: Sizes) -> list[Row]:
+def measure_rss_over_hybrid_calls(bench: Bench | None, sizes: Sizes) -> list[Row]:
     """The same for hybrid calls (shadow + compare on every call), a tenth as many."""
     tenth = Sizes(**{**asdict(sizes), "rss_calls": max(sizes.rss_calls // 10, 1000),
                      "rss_warmup": max(sizes.rss_warmup // 4, 1000)})
-    rows = measure_7(bench, tenth, phase="hybrid")
+    rows = measure_rss_over_legacy_calls(bench, tenth, phase="hybrid")
     rows[0].measure = rows[0].measure.replace("7.", "7b.", 1)
     return rows
 
@@ -507,9 +507,16 @@ def _spread(result: Any) -> str:
             f"{result.n} calls")
 
 
+# The table's row ids (``--only 1,2``) -> the measure that fills them.
 MEASURES: dict[str, Callable[..., list[Row]]] = {
-    "1": measure_1, "2": measure_2, "3": measure_3, "4": measure_4, "5": measure_5,
-    "6": measure_6, "7": measure_7, "7b": measure_7b,
+    "1": measure_legacy_call_vs_naive_otel,
+    "2": measure_hybrid_call_vs_peers,
+    "3": measure_monitoring_off_vs_plain_decorator,
+    "4": measure_two_threads_vs_one,
+    "5": measure_caller_latency_with_a_shadow,
+    "6": measure_hung_shadow,
+    "7": measure_rss_over_legacy_calls,
+    "7b": measure_rss_over_hybrid_calls,
 }
 
 
