@@ -11,6 +11,7 @@ from aurum_otel.shadow.executor import (
     DEFAULT_QUEUE_SIZE,
     DEFAULT_WORKERS,
     HandedOver,
+    InlineExecutor,
     Offer,
     ShadowExecutor,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_QUEUE_SIZE",
     "DEFAULT_WORKERS",
     "HandedOver",
+    "InlineExecutor",
     "Offer",
     "ShadowExecutor",
     "ShadowRun",

@@ -297,3 +297,30 @@ def _at_exit() -> None:
         except Exception:  # never fail the interpreter's exit
             logger.warning("closing shadow work at exit failed", exc_info=True)
 
+
+
+class InlineExecutor(ShadowExecutor):
+    """Runs each shadow to completion before the routed call returns: for tests (pytest's hybrid
+    mode, ``raise on mismatch``), never for production. The shadow still runs on its own thread
+    (so an async shadow gets its own loop and the caller's context is a copy), and is still
+    concluded exactly once; the caller simply waits for it."""
+
+    def offer(self, job: Job) -> Offer:
+        with self._lock:
+            if self._closed:
+                return Offer.CLOSED
+            self._in_flight += 1
+        worker = threading.Thread(target=self._run_one, args=(job,), name="aurum-shadow-inline",
+                                  daemon=True)
+        worker.start()
+        worker.join()
+        return Offer.STARTING
+
+    def _run_one(self, job: Job) -> None:
+        try:
+            job.run()
+        except BaseException:  # a job guards itself; this is the last line
+            logger.exception("shadow job failed")
+        finally:
+            with self._lock:
+                self._in_flight -= 1

@@ -476,3 +476,37 @@ def test_mismatch_log_lines_are_rate_limited_and_every_mismatch_counted(
     lines = [r for r in caplog.records if r.name == "aurum_otel.mismatch"]
     assert 1 <= len(lines) <= 6
     assert "hunter" not in caplog.text and "postgres" not in caplog.text
+
+
+def test_the_inline_executor_finishes_every_shadow_before_the_call_returns(
+    shadowing: Path,
+) -> None:
+    from aurum_otel.shadow import InlineExecutor
+
+    @migrated("m")
+    def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    def _slow() -> int:
+        time.sleep(0.05)
+        return 1
+
+    async def main() -> int:
+        return await afetch()
+
+    @migrated("m")
+    async def afetch() -> int:
+        return 1
+
+    @afetch.simplified
+    async def _aslow() -> int:
+        await asyncio.sleep(0.01)
+        return 2
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        get_registry()._shadows = InlineExecutor()
+        assert fetch() == 1
+        assert _comparisons(telemetry) == {"match": 1}  # counted before the call returned
+        assert asyncio.run(main()) == 1
+        assert _comparisons(telemetry) == {"match": 1, "mismatch": 1}
