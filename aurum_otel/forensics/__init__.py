@@ -1,0 +1,1 @@
+"""Mismatch forensics: captured examples, signatures, replay and export to pytest (issue 15)."""
