@@ -7,6 +7,7 @@ what to change, 64 a usage error. No input makes it print a traceback.
 from __future__ import annotations
 
 from aurum_otel.cli import control, demo, judge, status
+from aurum_otel.cli import forensics as forensics
 from aurum_otel.cli.app import cli, main
 from aurum_otel.cli.common import EXIT_CODES, EXIT_ERROR, EXIT_USAGE
 
