@@ -129,6 +129,9 @@ def migrated(
     hooks: Any = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    run_if: Callable[..., bool] | None = None,
+    clean: Callable[[Any], Any] | None = None,
+    ignore: Any = (),
 ) -> Callable[[Callable[P, R]], MigratedFunction[P, R]]:
     """Route calls of the decorated (legacy) function by migration ``name``'s phase.
 
@@ -148,7 +151,8 @@ def migrated(
     options = Options(
         key=key, comparator=comparator, writes=writes, shadow_writes=shadow_writes,
         fallback_writes=fallback_writes, shadow_timeout=shadow_timeout, copy_args=copy_args, hooks=hooks,
-        tracer_provider=tracer_provider, meter_provider=meter_provider,
+        tracer_provider=tracer_provider, meter_provider=meter_provider, run_if=run_if,
+        clean=clean, ignore=ignore,
     )
 
     def decorate(function: Callable[P, R]) -> MigratedFunction[P, R]:

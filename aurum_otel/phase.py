@@ -87,6 +87,9 @@ class Comparison(StrEnum):
     DROPPED = "dropped"
     """The shadow never ran: its queue or memory budget was full, or the process was shutting
     down (load shedding; the span-less reason is logged)."""
+    IGNORED = "ignored"
+    """They differed in a way an ``ignore=`` predicate accepts: counted apart, never a mismatch
+    for health."""
     SKIPPED = "skipped"
     """The shadow was not run or not compared, for a reason that says nothing of either
     implementation: what it needed could not be copied, its result cannot be compared honestly,

@@ -20,7 +20,7 @@ from aurum_otel.errors import MigrationDefinitionError
 from aurum_otel.invocation import Invocation
 from aurum_otel.phase import Implementation, Phase, PhaseState
 from aurum_otel.registry import Resolved, generation, get_registry
-from aurum_otel.router import decide
+from aurum_otel.router import decide, without_shadow
 from aurum_otel.shadow import ShadowScope
 from aurum_otel.telemetry import Instruments
 
@@ -72,6 +72,13 @@ class Options:
         hooks: a :class:`~aurum_otel.hooks.MigrationHooks` for mismatches and fallbacks.
         tracer_provider: default: the registry's, else the global one.
         meter_provider: default: the registry's, else the global one.
+        run_if: decides per call whether to shadow it (same signature as the function, without
+            ``self``); ``False`` or raising: no shadow (Scientist's ``run_if``).
+        clean: normalises each result before it is compared and reported (both sides; e.g.
+            drop a timestamp); raising makes the comparison an ``error``.
+        ignore: predicates ``(authoritative, shadow) -> bool`` over the cleaned results; a
+            difference any of them accepts is counted ``ignored`` (known and accepted, never a
+            mismatch for health) instead of ``mismatch`` (Scientist's ``ignore``).
     """
 
     key: Callable[..., object] | None = None
@@ -84,8 +91,21 @@ class Options:
     hooks: Any = None
     tracer_provider: Any = None
     meter_provider: Any = None
+    run_if: Callable[..., bool] | None = None
+    clean: Callable[[Any], Any] | None = None
+    ignore: tuple[Callable[[Any, Any], bool], ...] = ()
 
     def __post_init__(self) -> None:
+        if callable(self.ignore):  # one predicate given as it is
+            object.__setattr__(self, "ignore", (self.ignore,))
+        else:
+            object.__setattr__(self, "ignore", tuple(self.ignore))
+        for name in ("run_if", "clean"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise MigrationDefinitionError(f"{name}= must be a callable")
+        if not all(callable(predicate) for predicate in self.ignore):
+            raise MigrationDefinitionError(
+                "ignore= must be a callable (authoritative, shadow) -> bool, or a sequence of them")
         if self.shadow_timeout <= 0:
             raise MigrationDefinitionError(
                 f"shadow_timeout must be a positive number of seconds, not {self.shadow_timeout!r}"
@@ -172,6 +192,9 @@ class Router:
         )
         if not resolved.monitoring and decision.authoritative is Implementation.LEGACY:
             return wrapped
+        if decision.shadow is not None and self.options.run_if is not None and not self._run_if(
+                args, kwargs):
+            decision = without_shadow(decision)
         return Invocation(self, decision, state, wrapped, instance, args, kwargs,
                           monitored=resolved.monitoring, is_async=self.is_async)
 
@@ -190,6 +213,14 @@ class Router:
         ``self``; a class is shared, a client's bound simplified carries its own object)."""
         return (instance is not None and not isinstance(instance, type)
                 and not self.simplified_is_bound)
+
+    def _run_if(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        try:
+            return bool(self.options.run_if(*args, **kwargs))  # type: ignore[misc]
+        except Exception:
+            logger.warning("run_if of %r raised; this call is not shadowed", self.name,
+                           exc_info=True)
+            return False
 
     def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
         extract = self.options.key

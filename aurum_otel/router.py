@@ -94,3 +94,8 @@ def decide(
     ):
         shadow = authoritative.other
     return _DECISIONS[(phase, authoritative, shadow, rollout.fallback and simplified)]
+
+
+def without_shadow(decision: Decision) -> Decision:
+    """The same decision with no shadow (``run_if`` said no)."""
+    return _DECISIONS[(decision.phase, decision.authoritative, None, decision.fallback)]

@@ -276,16 +276,22 @@ class ShadowRun:
             return Comparison.SKIPPED, SkipReason.INCOMPARABLE_RESULT, ()
         except Exception as exc:  # iterating the shadow's lazy result raised: the shadow's error
             return Comparison.MISMATCH, None, (f"iterating the result raised {error_type(exc)}",)
+        options = self.router.options
         try:
-            outcome: ComparisonResult = as_result(self.router.options.comparator(mine, value))
-        except Exception as exc:
-            logger.warning("comparator of %r raised %s; counted as a comparison error",
+            if options.clean is not None:
+                mine, value = options.clean(mine), options.clean(value)
+            outcome: ComparisonResult = as_result(options.comparator(mine, value))
+            if not getattr(outcome, "comparable", True):
+                return Comparison.SKIPPED, SkipReason.INCOMPARABLE_RESULT, outcome.differences
+            if outcome.equal:
+                return Comparison.MATCH, None, ()
+            if any(accepts(mine, value) for accepts in options.ignore):
+                return Comparison.IGNORED, None, outcome.differences
+        except Exception as exc:  # user code: comparator, clean or an ignore predicate
+            logger.warning("comparing results of %r raised %s; counted as a comparison error",
                            self.router.name, error_type(exc))
-            return Comparison.ERROR, None, (f"comparator raised {error_type(exc)}",)
-        if not getattr(outcome, "comparable", True):
-            return Comparison.SKIPPED, SkipReason.INCOMPARABLE_RESULT, outcome.differences
-        return ((Comparison.MATCH if outcome.equal else Comparison.MISMATCH), None,
-                outcome.differences)
+            return Comparison.ERROR, None, (f"comparison raised {error_type(exc)}",)
+        return Comparison.MISMATCH, None, outcome.differences
 
     # ------------------------------------------------------------ concluding, once
 
@@ -319,8 +325,8 @@ class ShadowRun:
         self.shadows.release(self.size)
         router = self.router
         self.instruments.record_comparison(router.name, self.decision.phase, result)
-        if result is Comparison.MATCH or result is Comparison.DROPPED:
-            return True
+        if result is Comparison.MATCH or result is Comparison.DROPPED or result is Comparison.IGNORED:
+            return True  # nothing to report: agreed, shed, or a difference the user accepts
         try:
             self._report(result, reason, differences, shadow_error)
         except Exception:  # a log handler or hook gone wrong is never the shadow's outcome
