@@ -1,0 +1,3 @@
+"""aurum-otel's pytest plugin (test mode): see ``pytest --help`` under "aurum-otel"."""
+
+from __future__ import annotations
