@@ -6,6 +6,7 @@
 #   MODULES: router shadow stores control openfeature compare flags rules
 #   MUTATION_JOBS=1        worker processes (default 1: the machine is shared)
 #   MUTATION_DIR=.mutation where each module's scratch copy and mutmut's mutants/ live
+#   MUTATION_WITHOUT_PROMISES=1  leave out tests/unit/test_promises_*.py (the score before them)
 #   MUTATION_ONLY='glob'   run only the mutants whose name matches (fnmatch on mutmut's names,
 #                          e.g. 'aurum_otel.router.x_decide*'); '*__mutmut_*[05]' is a fixed 20 %
 #                          sample (the mutants numbered ...0 and ...5 of every function)
@@ -33,9 +34,9 @@ spec() {
     case "$1" in
         router) echo "aurum_otel/router.py|tests/unit/test_router.py tests/unit/test_promises_router.py" ;;
         shadow) echo "aurum_otel/shadow/*|tests/unit/test_shadow.py tests/unit/test_call_path.py tests/unit/test_caller_contract.py tests/unit/test_promises_shadow.py --deselect=tests/unit/test_call_path.py::test_the_guides_example_never_crashes_closing_its_client" ;;
-        stores) echo "aurum_otel/stores/* aurum_otel/store.py aurum_otel/_files.py|tests/unit/test_store.py tests/unit/test_store_config.py tests/unit/test_store_records.py tests/unit/test_promises_stores.py" ;;
+        stores) echo "aurum_otel/stores/file.py aurum_otel/stores/files.py aurum_otel/stores/model.py aurum_otel/stores/url.py aurum_otel/store.py aurum_otel/_files.py|tests/unit/test_store.py tests/unit/test_store_config.py tests/unit/test_store_records.py tests/unit/test_promises_stores.py" ;;
         control) echo "aurum_otel/control.py|tests/unit/test_control.py tests/unit/test_control_resume.py tests/unit/test_promises_control.py" ;;
-        openfeature) echo "aurum_otel/openfeature_source.py|tests/unit/test_openfeature_source.py tests/unit/test_promises_openfeature_source.py" ;;
+        openfeature) echo "aurum_otel/openfeature_source.py aurum_otel/stores/openfeature*.py|tests/unit/test_openfeature_source.py tests/unit/test_promises_openfeature_source.py" ;;
         compare) echo "aurum_otel/compare.py|tests/unit/test_compare.py tests/unit/test_compare_properties.py tests/unit/test_promises_compare.py" ;;
         flags) echo "aurum_otel/flags.py|tests/unit/test_flags.py tests/unit/test_promises_flags.py" ;;
         rules) echo "aurum_otel/health/rules.py|tests/unit/test_health.py tests/unit/test_promises_rules.py" ;;
@@ -48,11 +49,13 @@ spec() {
 configure() {
     local dir=$1 mutate=$2 tests=$3
     "$PY" - "$dir/pyproject.toml" "$mutate" "$tests" <<'EOF'
-import json, re, sys
+import json, os, re, sys
 from pathlib import Path
 
 path, mutate, tests = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split()
 tests = [t for t in tests if not t.startswith("tests/") or Path(path.parent, t).exists()]
+if os.environ.get("MUTATION_WITHOUT_PROMISES"):  # the score before tests/unit/test_promises_*
+    tests = [t for t in tests if "/test_promises_" not in t]
 text = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", path.read_text())
 text += "\n[tool.mutmut]\n" + "\n".join([
     'source_paths = ["aurum_otel"]',

@@ -11,13 +11,19 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from aurum_otel import FileStore, Phase, Rollout
-from aurum_otel._files import locked, move_aside, write_json_atomic
+from aurum_otel import ConfigurationError, FileStore, Phase, Rollout
+from aurum_otel.store import STATE_FILE, store_from_url
+
+try:
+    from aurum_otel.stores.files import locked, move_aside, write_json_atomic
+except ImportError:  # before _files.py moved into stores/
+    from aurum_otel._files import locked, move_aside, write_json_atomic  # type: ignore[no-redef]
 
 
 def test_each_write_is_a_new_file_renamed_into_place(tmp_path: Path) -> None:
@@ -99,3 +105,50 @@ def test_the_lock_excludes_another_holder_until_released(tmp_path: Path) -> None
     assert order == ["first", "second"]
     lock_file = tmp_path / "state.json.lock"
     assert stat.S_IMODE(os.stat(lock_file).st_mode) == 0o600
+
+
+def test_a_file_url_naming_a_directory_puts_the_state_file_inside_it(tmp_path: Path) -> None:
+    store = store_from_url(f"file://{tmp_path}/states", tmp_path)
+    assert isinstance(store, FileStore)
+    assert store.path == tmp_path / "states" / STATE_FILE
+    named = store_from_url(f"file://{tmp_path}/mine.json", tmp_path)
+    assert isinstance(named, FileStore) and named.path == tmp_path / "mine.json"
+
+
+def test_a_bad_redis_url_never_shows_its_password(tmp_path: Path) -> None:
+    """The error names the URL after its credentials, even a password containing '@'."""
+    pytest.importorskip("redis")
+    with pytest.raises(ConfigurationError) as caught:
+        store_from_url("redis://admin:s3cr@t-pw@localhost:notaport/0", tmp_path)
+    message = str(caught.value)
+    assert "localhost" in message
+    assert "s3cr" not in message and "t-pw" not in message and "admin" not in message
+
+
+def test_the_history_keeps_each_transitions_rollout(tmp_path: Path) -> None:
+    store = FileStore.in_dir(tmp_path)
+    store.transition("m", Phase.HYBRID, Rollout(percent=10, compare=25, fallback=True),
+                     actor="a", reason="r")
+    (entry,) = FileStore.in_dir(tmp_path).history("m")
+    assert entry.rollout == Rollout(percent=10, compare=25, fallback=True)
+
+
+def test_history_entries_kept_aside_stay_kept_through_later_writes(tmp_path: Path) -> None:
+    store = FileStore.in_dir(tmp_path)
+    store.transition("m", Phase.HYBRID, actor="a", reason="one")
+    document = json.loads(store.history_path.read_text())
+    document["history"]["m"].append({"from": "nowhere"})
+    store.history_path.write_text(json.dumps(document))
+    store.transition("m", Phase.SIMPLIFIED, actor="a", reason="two")
+    store.transition("m", Phase.LEGACY, actor="a", reason="three")
+    kept = json.loads(store.history_path.read_text())["corrupt"]
+    assert [k["entry"] for k in kept] == [{"from": "nowhere"}]
+
+
+def test_a_redis_url_without_the_extra_never_shows_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "aurum_otel.stores.redis", None)  # as if not installed
+    with pytest.raises(ConfigurationError, match=r"redis extra") as caught:
+        store_from_url("redis://admin:s3cr@t-pw@localhost:6379/0", tmp_path)
+    assert "s3cr" not in str(caught.value) and "admin" not in str(caught.value)
