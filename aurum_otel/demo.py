@@ -34,6 +34,7 @@ from aurum_otel.health.rules import default_rules
 from aurum_otel.metrics_file import FILE_NAME
 from aurum_otel.phase import Phase, Rollout
 from aurum_otel.registry import configure, reset
+from aurum_otel.report import ReportOptions, write_report
 from aurum_otel.settings import load_settings
 from aurum_otel.store import FileStore
 from aurum_otel.telemetry import setup_telemetry
@@ -162,6 +163,11 @@ def run_demo(*, duration: float = 40.0, fault: bool = True, state_dir: str | Non
             worker.join(5)
         _report(controllers, handle.health_reader, served, directory, duration, console)
         handle.force_flush()
+        page = write_report(directory / "report.html", ReportOptions(
+            tuple(controllers), metrics_path=directory / FILE_NAME, traces=2 if otlp else 0,
+            services=(os.environ.get("OTEL_SERVICE_NAME") or "aurum-demo",)), store)
+        console.print(f"report (open it in a browser): {page}", highlight=False, markup=False,
+                      soft_wrap=True)
         return _judge(controllers, outcome, fault, console)
     finally:
         quiet.propagate = propagate

@@ -55,6 +55,7 @@ log "ruff"
 "$PY" -m ruff check aurum_otel tests examples $(test -d benchmarks && echo benchmarks)
 log "mypy --strict"
 "$PY" -m mypy
+[ "${AURUM_SKIP_SERVERS:-0}" = 1 ] || bash scripts/browser.sh  # headless chromium for tests/integration/test_report_browser.py
 log "pytest"
 set +e
 "$PY" -m pytest -ra "$@"
