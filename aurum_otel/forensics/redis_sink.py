@@ -31,8 +31,12 @@ class RedisSink:
         self.prefix = own.get("prefix") or DEFAULT_PREFIX
         self._url = urlunsplit(parts._replace(
             query=urlencode([pair for pair in query if pair[0] not in _STORE_PARAMETERS])))
-        self.location = f"{parts.scheme}://{parts.hostname or ''}{parts.path} (streams " \
-                        f"{self.prefix}:mismatches:*)"
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            port = ""
+        self.location = (f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path} "
+                         f"(streams {self.prefix}:mismatches:*)")  # never the password
         self.max_entries = max_entries
         self._client = client
         self._lock = threading.Lock()
