@@ -148,7 +148,8 @@ def test_history_entries_kept_aside_stay_kept_through_later_writes(tmp_path: Pat
 def test_a_redis_url_without_the_extra_never_shows_its_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "aurum_otel.stores.redis", None)  # as if not installed
+    for module in ("aurum_otel.redis_store", "aurum_otel.stores.redis"):  # as if not installed
+        monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ConfigurationError, match=r"redis extra") as caught:
         store_from_url("redis://admin:s3cr@t-pw@localhost:6379/0", tmp_path)
     assert "s3cr" not in str(caught.value) and "admin" not in str(caught.value)
