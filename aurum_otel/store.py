@@ -5,12 +5,12 @@ The implementations live in :mod:`aurum_otel.stores`; this module keeps the impo
 
 from __future__ import annotations
 
+from aurum_otel.stores.base import PhaseSource, PhaseSourceBase, PhaseStore, PhaseStoreBase
 from aurum_otel.stores.file import SCHEMA, STATE_FILE, FileStore
 from aurum_otel.stores.model import (
     HISTORY_LIMIT,
     LazyHistory,
     MigrationRecord,
-    PhaseStore,
     Snapshot,
     Transition,
     WatchState,
@@ -26,7 +26,10 @@ __all__ = [
     "FileStore",
     "LazyHistory",
     "MigrationRecord",
+    "PhaseSource",
+    "PhaseSourceBase",
     "PhaseStore",
+    "PhaseStoreBase",
     "Snapshot",
     "Transition",
     "WatchState",

@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aurum_otel._files import (
+from aurum_otel.errors import CorruptStateError, StateError
+from aurum_otel.phase import Phase, Rollout
+from aurum_otel.stores.base import PhaseStoreBase
+from aurum_otel.stores.files import (
     check_trusted_dir,
     clean_stale_temps,
     locked,
@@ -28,8 +31,6 @@ from aurum_otel._files import (
     read_json,
     write_json_atomic,
 )
-from aurum_otel.errors import CorruptStateError, StateError
-from aurum_otel.phase import Phase, Rollout
 from aurum_otel.stores.model import (
     HISTORY_LIMIT,
     LazyHistory,
@@ -59,7 +60,7 @@ def _token(path: Path) -> _Token | None:
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
-class FileStore:
+class FileStore(PhaseStoreBase):
     """A phase store in local files, safe across processes (flock + atomic rename)."""
 
     def __init__(self, path: Path | str, *, history_limit: int = HISTORY_LIMIT) -> None:

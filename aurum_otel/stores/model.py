@@ -1,4 +1,5 @@
-"""What a phase store holds: transitions, per-migration records, snapshots, the store protocol."""
+"""What a phase store holds: transitions, per-migration records, snapshots (the protocols are in
+:mod:`aurum_otel.stores.base`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, overload, runtime_checkable
+from typing import Any, overload
 
 from aurum_otel.errors import StateError, TransitionConflictError
 from aurum_otel.phase import Phase, Rollout
@@ -156,33 +157,6 @@ class Snapshot:
 
     def get(self, name: str) -> MigrationRecord | None:
         return self.records.get(name)
-
-
-@runtime_checkable
-class PhaseStore(Protocol):
-    """Where phases live. Implementations: :class:`FileStore` (default) and the Redis store."""
-
-    @property
-    def location(self) -> str: ...
-
-    def snapshot(self) -> Snapshot:
-        """The current contents; cheap when nothing changed since the last call."""
-        ...
-
-    def transition(
-        self,
-        name: str,
-        to_phase: Phase,
-        rollout: Rollout | None = None,
-        *,
-        actor: str,
-        reason: str,
-        expected: Phase | None = None,
-        expected_rollout: Rollout | None = None,
-    ) -> Transition:
-        """Write a transition atomically; raise TransitionConflictError if ``expected`` (and
-        ``expected_rollout``, when given) is not what the store holds."""
-        ...
 
 
 def check_expected(name: str, phase: Phase, rollout: Rollout, expected: Phase | None,

@@ -1,15 +1,15 @@
-"""Which store an ``AURUM_STATE_URL`` names."""
+"""Which store an ``AURUM_STATE_URL`` names: the only module that knows every backend.
+
+The Redis and OpenFeature backends are optional extras, imported when a URL names them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aurum_otel.errors import ConfigurationError
+from aurum_otel.stores.base import PhaseStore
 from aurum_otel.stores.file import STATE_FILE, FileStore
-
-if TYPE_CHECKING:
-    from aurum_otel.stores.model import PhaseStore
 
 
 def store_from_url(url: str | None, state_dir: Path) -> PhaseStore:
@@ -25,7 +25,7 @@ def store_from_url(url: str | None, state_dir: Path) -> PhaseStore:
         return FileStore(target if target.suffix == ".json" else target / STATE_FILE)
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
-            from aurum_otel.redis_store import RedisStore  # an optional extra: imported on use
+            from aurum_otel.stores.redis import RedisStore  # an optional extra: imported on use
         except ImportError:
             raise ConfigurationError(
                 "AURUM_STATE_URL", url.split("@")[-1],
@@ -40,7 +40,7 @@ def store_from_url(url: str | None, state_dir: Path) -> PhaseStore:
                 f"a URL such as redis://host:6379/0 ({exc})") from None
     if url.startswith("openfeature:"):
         try:
-            from aurum_otel.openfeature_source import OpenFeaturePhaseSource  # an optional extra
+            from aurum_otel.stores.openfeature import OpenFeaturePhaseSource  # an optional extra
         except ImportError:
             raise ConfigurationError(
                 "AURUM_STATE_URL", url,
