@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from aurum_otel.forensics import capture
 from aurum_otel.forensics.capture import Capturer, Example, Side, capture_enabled
-from aurum_otel.forensics.example import size
+from aurum_otel.forensics.example import DEFAULT_MAX_BYTES, size
 from aurum_otel.forensics.jsonable import Budget, decode, encode
 from tests.unit.forensics.support import Clock, MemorySink, example
 
@@ -263,5 +263,5 @@ def test_an_invalid_name_is_never_captured() -> None:
 
 def test_a_redacted_example_is_smaller_than_its_cap_and_says_so(sink: MemorySink) -> None:
     Capturer(sink, synchronous=True).record(_canary_example())
-    assert size(sink.records[0]) <= capture.DEFAULT_MAX_BYTES
+    assert size(sink.records[0]) <= DEFAULT_MAX_BYTES
     assert sink.records[0]["truncated"] is False

@@ -34,8 +34,8 @@ def test_the_same_bug_on_any_values_has_one_signature(a: int, b: int, host_a: st
        st.data())
 def test_a_wrong_element_anywhere_in_a_list_is_one_signature(items: list[int], data: Any) -> None:
     index = data.draw(st.integers(0, len(items) - 1))
-    changed = list(items)
-    changed[index] = "x"  # type: ignore[call-overload]
+    changed: list[object] = list(items)
+    changed[index] = "x"
     assert signature({"tags": items}, {"tags": changed}) == signature({"tags": [1]}, {"tags": ["x"]})
 
 
