@@ -85,7 +85,10 @@ def is_secret_value(value: object) -> bool:
 def fingerprint(value: object) -> str | None:
     """``#`` and 8 hex digits of a keyed hash of ``value``; ``None`` when it has no canonical form."""
     digest = hmac.new(_KEY, digestmod=hashlib.sha256)
-    if not _feed(digest, value):
+    try:
+        if not _feed(digest, value):
+            return None
+    except Exception:  # a container whose len() or iteration raises: no canonical form
         return None
     return "#" + digest.hexdigest()[:_HEX]
 
@@ -119,7 +122,7 @@ def sanitize(text: object) -> ValueFree:
     match = _PATH.match(line)
     path = match.group(1) if match else ""
     rest = line[match.end():] if match else line
-    if path and (any(is_secret_key(part) for part in re.split(r"[.\[\]]", path))):
+    if is_secret_key(path):  # a secret anywhere on the path: nothing after it
         return ValueFree(f"{path}: {REDACTED}")
     described = f"custom difference (len {len(rest)}){fingerprint(rest)}"
     return ValueFree(f"{path}: {described}" if path else described)

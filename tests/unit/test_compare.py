@@ -336,10 +336,14 @@ class Clash:
      (_gen([1]), [1], ("value: generator != list",)),
      ({"enabled": 0}, {"enabled": False}, ("enabled: int != bool",)),
      ([10], [Decimal(10)], ("[0]: int != Decimal",)),
-     ({"a": {"b": (0,)}}, {"a": {"b": (False,)}}, ("a.b[0]: int != bool",))],
+     ({"a": {"b": (0,)}}, {"a": {"b": (False,)}}, ("a.b[0]: int != bool",)),
+     (0, False, ("value: int != bool",)),
+     (Decimal(5), 5, ("value: Decimal != int",)),
+     ([{"a": 0}], [{"a": False}], ("[0].a: int != bool",)),
+     (["x"], [SecretStr("x")], (f"[0]: {REDACTED} != {REDACTED}",))],
     ids=["only-in-shadow", "only-in-authoritative", "equal-secret-is-silent", "secret-vs-plain",
          "set-shadow", "set-both", "int-float", "iterator-vs-list", "zero-false", "decimal",
-         "deep-type"],
+         "deep-type", "top-zero-false", "top-decimal", "dict-in-list", "plain-vs-secret"],
 )
 def test_exact_differences(authoritative: Any, shadow: Any, differences: tuple[str, ...]) -> None:
     result = deep_compare(authoritative, shadow)
@@ -377,3 +381,4 @@ def test_unordered_rows_exact() -> None:
     assert unordered_rows([(1, {2})], [(1, {2})]).equal is True  # unhashable cells
     assert unordered_rows([(1, {2})], [(1, {3})]).equal is False
     assert unordered_rows({"a": 1}, [("a", 1)]).differences == ("value: dict != list",)
+    assert unordered_rows([{"a": 1, 2: "b"}], [{2: "b", "a": 1}]).equal is True  # mixed key types

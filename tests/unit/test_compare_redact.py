@@ -30,7 +30,18 @@ def test_fingerprints_cover_every_canonical_kind() -> None:
     assert fingerprint([1, 2]) != fingerprint([2, 1]) and fingerprint({1, 2}) == fingerprint({2, 1})
 
 
+class BrokenLen(list[int]):
+    def __len__(self) -> int:
+        raise RuntimeError("no length")
+
+
+class BadStr:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
 def test_a_value_too_deep_or_without_a_canonical_form_has_no_fingerprint() -> None:
+    assert describe(BrokenLen()) == "BrokenLen" and fingerprint(BrokenLen()) is None
     deep: list[object] = []
     for _ in range(60):
         deep = [deep]
@@ -54,6 +65,7 @@ def test_sanitize_keeps_a_path_and_describes_the_rest(line: str, expected: str) 
 def test_sanitize_of_other_objects_and_of_vouched_text() -> None:
     assert sanitize(42) == f"custom difference (len 2){fingerprint('42')}"
     assert sanitize(b"pw") == f"custom difference (len 5){fingerprint(str(b'pw'))}"
+    assert sanitize(BadStr()) == f"custom difference (len 6){fingerprint('BadStr')}"
     vouched = ValueFree("rows: 3 != 4")
     assert sanitize(vouched) is vouched
 
@@ -61,13 +73,15 @@ def test_sanitize_of_other_objects_and_of_vouched_text() -> None:
 def test_as_result_keeps_verdicts_and_an_empty_reason() -> None:
     user = as_result(ComparisonResult(False, ("x: 1",)))
     assert user.equal is False and user.comparable is True and user.reason == ""
+    noted = as_result(ComparisonResult(True, ("x: within tolerance",)))
+    assert noted.equal is True and noted.differences == (sanitize("x: within tolerance"),)
     assert as_result(ComparisonResult(True)).equal is True
     assert as_result(False).equal is False
     made = ComparisonResult.incomparable("it")
     assert made.equal is False and made.comparable is False
     assert made.differences == ("not comparable: it",)
     cleaned = as_result(made)
-    assert cleaned.equal is False and cleaned.comparable is False
+    assert cleaned.equal is False and cleaned.comparable is False and cleaned.reason == sanitize("it")
 
 
 def test_mismatch_log_defaults(caplog: pytest.LogCaptureFixture) -> None:
