@@ -157,6 +157,35 @@ def classify(error: BaseException) -> ErrorKind:
     return ErrorKind.FATAL
 
 
+class ScrubbedDriverError(Exception):
+    """Stands in, as the ``__cause__`` of a :class:`DatabaseError`, for a driver exception whose
+    message (or chain) held a secret: a logged traceback prints the chain, so the original cannot
+    stay in it. Keeps the driver's traceback (where it failed) and its type's name.
+
+    Attributes:
+        driver_error: the driver exception's type (``trino.exceptions.TrinoConnectionError``).
+    """
+
+    def __init__(self, driver_error: str, message: str) -> None:
+        self.driver_error = driver_error
+        super().__init__(f"{driver_error}: {message}")
+
+
+def scrubbed_cause(error: BaseException, secrets: Iterable[str]) -> BaseException:
+    """``error`` itself when nothing in its chain shows a secret, else a scrubbed stand-in."""
+    secrets = tuple(secret for secret in secrets if secret)
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 20:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if not any(scrub(text, secrets) != text for text in map(_text, chain)):
+        return error
+    message = " <- caused by: ".join(_message(link) for link in chain)  # the driver's words
+    stand_in = ScrubbedDriverError(error_type(error), scrub(message, secrets)[:1000])
+    return stand_in.with_traceback(error.__traceback__)
+
+
 def translate(error: BaseException, *, secrets: Iterable[str] = ()) -> DatabaseError:
     """The :class:`DatabaseError` to raise for a driver exception, its message scrubbed of secrets."""
     if isinstance(error, DatabaseError):
@@ -194,6 +223,14 @@ def error_name(error: BaseException) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _text(error: BaseException) -> str:
+    """All an exception may print of itself (its message and its arguments)."""
+    try:
+        return f"{error!s} {error.args!r}"
+    except Exception:
+        return type(error).__name__
 
 
 def _message(error: BaseException) -> str:

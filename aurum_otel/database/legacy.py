@@ -31,6 +31,7 @@ from aurum_otel.database.errors import (
     PoolTimeoutError,
     QueryTimeoutError,
     classify,
+    scrubbed_cause,
     translate,
 )
 from aurum_otel.database.limiter import ConcurrencyLimiter
@@ -189,7 +190,8 @@ class LegacyTrinoClient:
                         raise
                     kind = classify(exc)
                     if not self.options.retry.should_retry(kind, attempt, write=write):
-                        raise translate(exc, secrets=self.config.secrets) from exc
+                        raise translate(exc, secrets=self.config.secrets) from scrubbed_cause(
+                            exc, self.config.secrets)
                     delay = self.options.retry.backoff(attempt, self._rand)
                     self.retries += 1
                     trace.get_current_span().add_event(EVENT_RETRY, {

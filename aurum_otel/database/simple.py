@@ -12,7 +12,13 @@ from opentelemetry.trace import TracerProvider
 from aurum_otel.database.base import Params, Rows
 from aurum_otel.database.config import ConnectionConfig
 from aurum_otel.database.connect import Connect, DBAPIConnection, connect_for
-from aurum_otel.database.errors import DatabaseError, ErrorKind, classify, translate
+from aurum_otel.database.errors import (
+    DatabaseError,
+    ErrorKind,
+    classify,
+    scrubbed_cause,
+    translate,
+)
 from aurum_otel.database.spans import DB_RESPONSE_RETURNED_ROWS, DatabaseSpans
 from aurum_otel.database.statement import execute_statement, fetch_rows
 from aurum_otel.errors import AurumOtelError
@@ -86,7 +92,8 @@ class SimpleTrinoClient:
                 if attempt == 1 and dropped:
                     self.reconnects += 1
                     continue
-                raise translate(exc, secrets=self.config.secrets) from exc
+                raise translate(exc, secrets=self.config.secrets) from scrubbed_cause(
+                    exc, self.config.secrets)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _open(self) -> DBAPIConnection:

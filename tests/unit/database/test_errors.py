@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import traceback
 
 import pytest
 import trino.auth
@@ -15,7 +16,13 @@ from aurum_otel.database import (
     SimpleTrinoClient,
     classify,
 )
-from aurum_otel.database.errors import REDACTED, scrub, translate
+from aurum_otel.database.errors import (
+    REDACTED,
+    ScrubbedDriverError,
+    scrub,
+    scrubbed_cause,
+    translate,
+)
 from tests.unit.database.fakes import (
     CANARY,
     TRINO,
@@ -96,3 +103,30 @@ def test_a_translated_error_names_the_failure_but_no_secret_occurrence() -> None
     translated = translate(error, secrets=[CANARY])
     assert CANARY not in str(translated) and str(translated).count(REDACTED) == 2
     assert isinstance(translated, DatabaseUnavailableError)
+
+
+def test_the_chained_driver_error_shows_no_secret_in_a_logged_traceback() -> None:
+    # logger.exception(...) prints the whole chain: the driver's own error is part of it.
+    for make in (legacy_client, lambda db: SimpleTrinoClient(TRINO, connect=db.connect)):
+        db = FakeDB()
+        db.fail(*(trino.exceptions.TrinoConnectionError(
+            f"failed to execute: https://aurum:{CANARY}@trino.test/v1 refused"
+        ) for _ in range(6)))
+        with pytest.raises(DatabaseUnavailableError) as caught:
+            make(db).query("SELECT 1")
+        printed = "".join(traceback.format_exception(caught.value))
+        assert CANARY not in printed and printed.count(REDACTED) == 2
+        cause = caught.value.__cause__
+        assert isinstance(cause, ScrubbedDriverError)
+        assert cause.driver_error == "trino.exceptions.TrinoConnectionError"
+        assert cause.__traceback__ is not None  # where the driver failed is kept
+
+
+def test_a_driver_error_without_a_secret_stays_the_cause_as_it_is() -> None:
+    error = dropped_mid_query()
+    assert scrubbed_cause(error, [CANARY]) is error
+    inner = ConnectionError(f"to https://u:{CANARY}@h")
+    outer = trino.exceptions.TrinoConnectionError("failed to fetch")
+    outer.__cause__ = inner
+    stand_in = scrubbed_cause(outer, [CANARY])
+    assert stand_in is not outer and CANARY not in "".join(traceback.format_exception(stand_in))
