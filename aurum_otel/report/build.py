@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aurum_otel.errors import AurumOtelError, ConfigurationError
-from aurum_otel.metrics_file import read_metrics_file, section_name
+from aurum_otel.guide.file_source import read_metrics_file, section_name
 from aurum_otel.report.filedata import gather_file
 from aurum_otel.report.jaeger import JaegerClient, TraceRecord, choose_traces
 from aurum_otel.report.model import MigrationData

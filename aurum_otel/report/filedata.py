@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aurum_otel.guide.file_source import read_metrics_file, section_name
 from aurum_otel.health import histogram_quantile
 from aurum_otel.health.file import BUCKET_SECONDS
-from aurum_otel.metrics_file import read_metrics_file, section_name
 from aurum_otel.report.model import IMPLEMENTATIONS, MigrationData, Series
 from aurum_otel.report.steps import bands_and_markers, configured_split, ratio, thresholds
 from aurum_otel.store import Transition

@@ -17,7 +17,7 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1560px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}
-.grid{display:flex;flex-wrap:wrap;gap:12px}.grid svg{border:1px solid #ddd}
+.grid{display:flex;flex-wrap:wrap;gap:12px}.grid svg{outline:1px solid #ddd}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 .note{color:#555;font-size:13px}.swatch{display:inline-block;width:12px;height:12px;margin-right:4px}

@@ -46,9 +46,12 @@ def queries(migration: str, window: str) -> dict[str, str]:
                                  f'{IMPL}="simplified"')
     out = {
         "calls": f"sum by ({IMPL}) (rate({calls}[{window}]))",
-        "errors": f"sum by ({IMPL}) (rate({errors}[{window}])) / sum by ({IMPL}) "
-                  f"(rate({calls}[{window}])) * 100",
-        "mismatch": f"sum(rate({mismatches}[{window}])) / sum(rate({compared}[{window}])) * 100",
+        # A counter with no error (no mismatch) yet has no series: count it as zero where calls
+        # (comparisons) ran, so the rate reads 0 %, not "no data".
+        "errors": f"(sum by ({IMPL}) (rate({errors}[{window}])) or sum by ({IMPL}) "
+                  f"(rate({calls}[{window}])) * 0) / sum by ({IMPL}) (rate({calls}[{window}])) * 100",
+        "mismatch": f"(sum(rate({mismatches}[{window}])) or sum(rate({compared}[{window}])) * 0) / "
+                    f"sum(rate({compared}[{window}])) * 100",
         "split": f"(sum(rate({served_simplified}[{window}])) or vector(0)) / "
                  f"sum(rate({served}[{window}])) * 100",
     }

@@ -17,7 +17,7 @@ from aurum_otel.report.model import COLOURS, Band, Marker, Period, Series, Thres
 
 WIDTH = 760
 HEIGHT = 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 52, 44
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 62, 44
 BAND_FILLS = ("#f2f2f2", "#e4e4e4")
 
 
@@ -142,9 +142,11 @@ def _bands(frame: Frame, bands: Sequence[Band]) -> list[str]:
         out.append(f'<rect class="band" x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" '
                    f'height="{frame.height - TOP - BOTTOM}" fill="{BAND_FILLS[i % 2]}">'
                    f'<title>step: {escape(band.label)}</title></rect>')
-        if x1 - x0 > 40:
+        fits = int((x1 - x0 - 6) / 5.5)
+        if fits >= 4:
+            label = band.label if len(band.label) <= fits else band.label[:fits - 1] + "…"
             out.append(f'<text x="{x0 + 3:.1f}" y="{TOP + 11}" font-size="10" fill="#444">'
-                       f'{escape(band.label)}</text>')
+                       f'{escape(label)}</text>')
     return out
 
 
