@@ -23,9 +23,10 @@ from rich.text import Text
 
 from aurum_otel.errors import AurumOtelError, ConfigurationError
 from aurum_otel.flags import GUIDE_NAMES
+from aurum_otel.guide.file_source import FileHealthSource, default_path, read_metrics_file
 from aurum_otel.health.policy import HealthPolicy
+from aurum_otel.health.prometheus import PrometheusSource
 from aurum_otel.health.stats import HealthSource
-from aurum_otel.metrics_file import FileHealthSource, default_path, read_metrics_file
 from aurum_otel.names import check_name, is_valid_name, name_of_token
 from aurum_otel.registry import get_registry
 
@@ -178,8 +179,6 @@ def metrics_file_guard() -> Iterator[None]:
 
 def make_source(kind: str, url: str | None) -> HealthSource:
     if kind == "prometheus":
-        from aurum_otel.health.prometheus import PrometheusSource  # optional backend: requests
-
         return PrometheusSource(url)
     if kind == "file":
         return FileHealthSource()
