@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 
@@ -91,3 +92,13 @@ def test_names_and_reasons_are_escaped() -> None:
 def test_the_live_page_refreshes_itself() -> None:
     assert '<meta http-equiv="refresh" content="5">' in page(refresh=5.0)
     assert 'http-equiv="refresh"' not in page()
+
+
+def test_the_configured_split_is_drawn_as_steps_never_slopes() -> None:
+    split = svgs(page())["orders-split"]
+    path = next(p for p in split.findall(f".//{SVG}path[@class='series']")
+                if p.get("data-key") == "configured")
+    points = [tuple(map(float, xy.split(","))) for xy in re.findall(r"[\d.]+,[\d.]+", path.get("d") or "")]
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        assert x0 == x1 or y0 == y1, f"a slope from {(x0, y0)} to {(x1, y1)}"
+    assert len({y for _, y in points}) == 2  # 0 % and 50 %
