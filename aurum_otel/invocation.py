@@ -245,7 +245,7 @@ class Invocation:
         run = ShadowRun(
             router, self.decision, target, _function_of(self._wrapped), payload, result, error,
             self._span, closing=None if closing is None else (self, closing),
-            scope=router.scope,
+            scope=router.scope, rollout=self.state.rollout,
         )
         if skip is not None:
             run.skip(skip)

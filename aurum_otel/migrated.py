@@ -132,6 +132,8 @@ def migrated(
     run_if: Callable[..., bool] | None = None,
     clean: Callable[[Any], Any] | None = None,
     ignore: Any = (),
+    capture: bool = False,
+    redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Callable[[Callable[P, R]], MigratedFunction[P, R]]:
     """Route calls of the decorated (legacy) function by migration ``name``'s phase.
 
@@ -152,7 +154,7 @@ def migrated(
         key=key, comparator=comparator, writes=writes, shadow_writes=shadow_writes,
         fallback_writes=fallback_writes, shadow_timeout=shadow_timeout, copy_args=copy_args, hooks=hooks,
         tracer_provider=tracer_provider, meter_provider=meter_provider, run_if=run_if,
-        clean=clean, ignore=ignore,
+        clean=clean, ignore=ignore, capture=capture, redact=redact,
     )
 
     def decorate(function: Callable[P, R]) -> MigratedFunction[P, R]:

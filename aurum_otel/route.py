@@ -79,6 +79,10 @@ class Options:
         ignore: predicates ``(authoritative, shadow) -> bool`` over the cleaned results; a
             difference any of them accepts is counted ``ignored`` (known and accepted, never a
             mismatch for health) instead of ``mismatch`` (Scientist's ``ignore``).
+        capture: keep each mismatch's (and shadow error's) inputs and both results, redacted,
+            for ``aurum-migrate mismatches``/``replay`` (also ``AURUM_MIGRATION_<NAME>_CAPTURE``).
+        redact: a hook ``(example dict) -> example dict`` applied to a captured example before
+            it leaves the process, after the built-in redaction of secret-looking keys.
     """
 
     key: Callable[..., object] | None = None
@@ -94,6 +98,8 @@ class Options:
     run_if: Callable[..., bool] | None = None
     clean: Callable[[Any], Any] | None = None
     ignore: tuple[Callable[[Any, Any], bool], ...] = ()
+    capture: bool = False
+    redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if callable(self.ignore):  # one predicate given as it is

@@ -25,8 +25,9 @@ from aurum_otel.compare import ComparisonResult, as_result
 from aurum_otel.errors import error_type
 from aurum_otel.hooks import MismatchReport, call_hook
 from aurum_otel.mismatch_log import MismatchLog
-from aurum_otel.phase import Comparison, Implementation, Outcome, Role, SkipReason
+from aurum_otel.phase import Comparison, Implementation, Outcome, Role, Rollout, SkipReason
 from aurum_otel.router import Decision
+from aurum_otel.shadow import capture
 from aurum_otel.shadow.executor import worker_loop
 from aurum_otel.shadow.snapshot import size_of, thaw
 
@@ -59,8 +60,8 @@ class ShadowRun:
     __slots__ = (
         "__weakref__", "_authoritative_error", "_authoritative_value", "_closing", "_concluded",
         "_context", "_legacy", "_parent", "_payload", "_start", "_target", "cut", "deadline",
-        "decision", "implementation", "instruments", "is_async", "reason", "result", "router",
-        "scope", "shadows", "size",
+        "decision", "implementation", "instruments", "is_async", "reason", "result", "rollout",
+        "router", "scope", "shadows", "size",
     )
 
     def __init__(
@@ -68,8 +69,10 @@ class ShadowRun:
         legacy: Callable[..., Any], payload: Any, authoritative_value: Any,
         authoritative_error: BaseException | None, parent: Span | None, *,
         closing: tuple[_Closable, float] | None = None, scope: ShadowScope | None = None,
+        rollout: Rollout | None = None,
     ) -> None:
         self.router = router
+        self.rollout = rollout
         self.decision = decision
         self.implementation: Implementation = decision.shadow  # type: ignore[assignment]
         self.is_async = router.is_async
@@ -246,6 +249,9 @@ class ShadowRun:
             self._conclude(Comparison.ERROR, SkipReason.SHADOW_RAISED, shadow_error=error)
         else:
             result, reason, differences = self._compare(value, error)
+            if self._concluded and capture.wanted(self, result):
+                capture.capture(self, span, self._payload, self._authoritative_value,
+                                self._authoritative_error, value, error, result, differences)
             self._conclude(result, reason, differences, shadow_error=error)
         if span.is_recording():
             span.set_attribute(semconv.ATTR_COMPARISON, (self.result or Comparison.TIMEOUT).value)
