@@ -36,6 +36,7 @@ _KEY_VALUE = re.compile(
     re.IGNORECASE,
 )
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
+_MAYBE_BEARER = re.compile(r"bearer|basic", re.IGNORECASE)
 _BEARER = re.compile(r"\b((?:Bearer|Basic)\s+)([A-Za-z0-9._~+/=-]+)", re.IGNORECASE)
 
 
@@ -67,6 +68,8 @@ def truncated(note: str = "") -> dict[str, Any]:
 
 def scrub_text(text: str, budget: Budget | None = None) -> str:
     """``text`` with what looks like a credential replaced by ``<redacted>``."""
+    if ":" not in text and "=" not in text and not _MAYBE_BEARER.search(text):
+        return text  # the usual case, settled without the three patterns below
     out = text
     for pattern, keep in ((_URL_PASSWORD, True), (_KEY_VALUE, False), (_BEARER, False)):
         out, count = pattern.subn(
