@@ -510,3 +510,81 @@ def test_the_inline_executor_finishes_every_shadow_before_the_call_returns(
         assert _comparisons(telemetry) == {"match": 1}  # counted before the call returned
         assert asyncio.run(main()) == 1
         assert _comparisons(telemetry) == {"match": 1, "mismatch": 1}
+
+
+# ---------------------------------------------------------------- survivors of mutation testing
+
+def test_shadows_still_queued_at_shutdown_are_each_counted_dropped(shadowing: Path) -> None:
+    gate = threading.Event()
+
+    @migrated("m")
+    def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    def _held() -> int:
+        gate.wait(5)
+        return 1
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        executor = get_registry()._shadows = ShadowExecutor(workers=1, queue_size=8)
+        for _ in range(4):
+            fetch()  # one holds the worker, three wait
+        executor.shutdown()
+        assert _comparisons(telemetry) == {"dropped": 4}  # the running one too: counted now
+        gate.set()
+        executor.join(5)
+        assert _comparisons(telemetry) == {"dropped": 4}
+
+
+def test_the_budget_counts_the_arguments_and_the_result(shadowing: Path) -> None:
+    gate = threading.Event()
+
+    @migrated("m")
+    def fetch(payload: bytearray) -> bytearray:
+        return bytearray(50_000)
+
+    @fetch.simplified
+    def _held(payload: bytearray) -> bytearray:
+        gate.wait(5)
+        return bytearray(50_000)
+
+    with testing.capture(state_dir=shadowing):
+        executor = get_registry()._shadows = ShadowExecutor(workers=1, queue_size=8)
+        fetch(bytearray(100_000))
+        assert 150_000 <= executor.held_bytes() < 151_000
+        gate.set()
+
+
+def test_closing_reports_whether_every_shadow_finished_in_time(shadowing: Path) -> None:
+    resource = _Resource()
+    client = migrate_client("m", _Client(resource, 0.0), _Client(resource, 0.4), methods=("query",))
+    with testing.capture(state_dir=shadowing) as telemetry:
+        client.query()
+        assert client._self_scope.close(0.05) is False  # still running
+        telemetry.wait_for_shadows()
+    resource2 = _Resource()
+    quick = migrate_client("m", _Client(resource2, 0.0), _Client(resource2, 0.0), methods=("query",))
+    with testing.capture(state_dir=shadowing) as telemetry:
+        quick.query()
+        assert quick._self_scope.close(2.0) is True
+
+
+def test_an_async_shadow_cut_off_at_its_deadline_says_timeout_error(shadowing: Path) -> None:
+    @migrated("m", shadow_timeout=0.05)
+    async def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    async def _slow() -> int:
+        await asyncio.sleep(1)
+        return 1
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        assert asyncio.run(fetch()) == 1
+        telemetry.wait_for_shadows()
+        (shadow,) = telemetry.spans("shadow m")
+        attributes = shadow.attributes or {}
+        assert attributes["error.type"] == "TimeoutError"
+        assert attributes["aurum.migration.comparison"] == "timeout"
+        assert _comparisons(telemetry) == {"timeout": 1}
