@@ -134,6 +134,7 @@ def migrated(
     ignore: Any = (),
     capture: bool = False,
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    dual_write: bool = False,
 ) -> Callable[[Callable[P, R]], MigratedFunction[P, R]]:
     """Route calls of the decorated (legacy) function by migration ``name``'s phase.
 
@@ -154,7 +155,7 @@ def migrated(
         key=key, comparator=comparator, writes=writes, shadow_writes=shadow_writes,
         fallback_writes=fallback_writes, shadow_timeout=shadow_timeout, copy_args=copy_args, hooks=hooks,
         tracer_provider=tracer_provider, meter_provider=meter_provider, run_if=run_if,
-        clean=clean, ignore=ignore, capture=capture, redact=redact,
+        clean=clean, ignore=ignore, capture=capture, redact=redact, dual_write=dual_write,
     )
 
     def decorate(function: Callable[P, R]) -> MigratedFunction[P, R]:

@@ -20,8 +20,8 @@ from aurum_otel.errors import MigrationDefinitionError
 from aurum_otel.invocation import Invocation
 from aurum_otel.phase import Implementation, Phase, PhaseState
 from aurum_otel.registry import Resolved, generation, get_registry
-from aurum_otel.router import decide, without_shadow
-from aurum_otel.shadow import ShadowScope
+from aurum_otel.router import decide, with_shadow, without_shadow
+from aurum_otel.shadow import InlineExecutor, ShadowScope
 from aurum_otel.telemetry import Instruments
 
 logger = logging.getLogger("aurum_otel")
@@ -83,6 +83,10 @@ class Options:
             for ``aurum-migrate mismatches``/``replay`` (also ``AURUM_MIGRATION_<NAME>_CAPTURE``).
         redact: a hook ``(example dict) -> example dict`` applied to a captured example before
             it leaves the process, after the built-in redaction of secret-looking keys.
+        dual_write: the two implementations write to two different stores (a data migration):
+            in hybrid every call writes to both, the authoritative first, then the other before
+            the call returns; the other's failure is counted and reported, never raised.
+            Implies ``writes``.
     """
 
     key: Callable[..., object] | None = None
@@ -100,8 +104,11 @@ class Options:
     ignore: tuple[Callable[[Any, Any], bool], ...] = ()
     capture: bool = False
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    dual_write: bool = False
 
     def __post_init__(self) -> None:
+        if self.dual_write:
+            object.__setattr__(self, "writes", True)
         if callable(self.ignore):  # one predicate given as it is
             object.__setattr__(self, "ignore", (self.ignore,))
         else:
@@ -121,7 +128,7 @@ class Options:
 
     @property
     def shadow_allowed(self) -> bool:
-        return not self.writes or self.shadow_writes
+        return not self.writes or self.shadow_writes or self.dual_write
 
     @property
     def fallback_allowed(self) -> bool:
@@ -149,7 +156,8 @@ class Router:
         self.instruments: Instruments = registry.instruments(
             self.options.tracer_provider, self.options.meter_provider
         )
-        self.shadows = registry.shadows
+        # A dual write's second write completes before the call returns (on its own thread).
+        self.shadows = InlineExecutor() if self.options.dual_write else registry.shadows
         self.rand = registry.rand
         self._touched: Phase | None = None
         self._hint: Resolved | None = None
@@ -196,9 +204,12 @@ class Router:
             rand=self.rand,
             shadow_allowed=self.options.shadow_allowed and resolved.monitoring,
         )
-        if not resolved.monitoring and decision.authoritative is Implementation.LEGACY:
+        if self.options.dual_write and decision.phase is Phase.HYBRID:
+            # Every write goes to both stores, monitored or not: it is the data, not telemetry.
+            decision = with_shadow(decision)
+        elif not resolved.monitoring and decision.authoritative is Implementation.LEGACY:
             return wrapped
-        if decision.shadow is not None and self.options.run_if is not None and not self._run_if(
+        elif decision.shadow is not None and self.options.run_if is not None and not self._run_if(
                 args, kwargs):
             decision = without_shadow(decision)
         return Invocation(self, decision, state, wrapped, instance, args, kwargs,

@@ -99,3 +99,9 @@ def decide(
 def without_shadow(decision: Decision) -> Decision:
     """The same decision with no shadow (``run_if`` said no)."""
     return _DECISIONS[(decision.phase, decision.authoritative, None, decision.fallback)]
+
+
+def with_shadow(decision: Decision) -> Decision:
+    """The same decision with the other implementation as its shadow (a dual write)."""
+    return _DECISIONS[(decision.phase, decision.authoritative, decision.authoritative.other,
+                       decision.fallback)]
