@@ -163,5 +163,16 @@ def test_a_fingerprint_tells_equal_values_from_different_ones(a: Any, b: Any) ->
     assert fingerprint(a) is not None and fingerprint(a) == fingerprint(copy.deepcopy(a))
     if fingerprint(a) == fingerprint(b):  # 32 bits: a collision in 200 draws is ~1e-7
         assert strictly_equal(a, b) or (isinstance(a, frozenset) and a == b)
-    elif type(a) is type(b) and not isinstance(a, float):
-        assert not strictly_equal(a, b)
+    else:  # the fingerprint hashes types too: only values equal type for type must collide
+        assert not exactly_equal(a, b)
+
+
+def exactly_equal(a: Any, b: Any) -> bool:
+    """Equal with the very same types at every level (NaN equals NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(exactly_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(exactly_equal(x, y) for x, y in zip(a, b, strict=True))
+    return strictly_equal(a, b)
