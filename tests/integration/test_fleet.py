@@ -34,8 +34,8 @@ from aurum_otel import (  # noqa: E402
     testing,
 )
 from aurum_otel import registry as registry_module  # noqa: E402
-from aurum_otel.redis_store import RedisStore  # noqa: E402
-from aurum_otel.store import store_from_url  # noqa: E402
+from aurum_otel.stores.redis import RedisStore  # noqa: E402
+from aurum_otel.stores.url import store_from_url  # noqa: E402
 
 URL = os.environ.get("AURUM_TEST_REDIS_URL", "")
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "redis.sh"
@@ -144,7 +144,7 @@ def test_url_parameters_and_bad_urls() -> None:
 WATCHER = r"""
 import json, sys, time
 from aurum_otel import Phase, configure, migrated
-from aurum_otel.redis_store import RedisStore
+from aurum_otel.stores.redis import RedisStore
 
 url, name = sys.argv[1], sys.argv[2]
 store = RedisStore.from_url(url)
@@ -221,7 +221,7 @@ def test_four_processes_see_a_transition_within_one_second(
 CONTROLLER = r"""
 import sys, time
 from aurum_otel import Phase, TransitionConflictError
-from aurum_otel.redis_store import RedisStore
+from aurum_otel.stores.redis import RedisStore
 
 url, name, target = sys.argv[1], sys.argv[2], Phase(sys.argv[3])
 store = RedisStore.from_url(url)

@@ -21,8 +21,8 @@ from aurum_otel import Phase, Rollout, testing  # noqa: E402
 from aurum_otel.control import Controller, Step  # noqa: E402
 from aurum_otel.health.verdict import RuleResult, Status, Verdict  # noqa: E402
 from aurum_otel.hooks import BaseHooks  # noqa: E402
-from aurum_otel.redis_store import RedisStore  # noqa: E402
-from aurum_otel.store import Transition, WatchState  # noqa: E402
+from aurum_otel.stores.model import Transition, WatchState  # noqa: E402
+from aurum_otel.stores.redis import RedisStore  # noqa: E402
 
 URL = os.environ.get("AURUM_TEST_REDIS_URL", "")
 pytestmark = [

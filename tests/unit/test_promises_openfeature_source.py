@@ -24,7 +24,8 @@ from openfeature.provider import FlagResolutionDetails
 from openfeature.provider.in_memory_provider import InMemoryFlag, InMemoryProvider
 
 from aurum_otel import Phase, Rollout
-from aurum_otel.openfeature_source import OpenFeaturePhaseSource, ProviderOverrideWarning
+from aurum_otel.stores.openfeature import OpenFeaturePhaseSource
+from aurum_otel.stores.openfeature_overrides import ProviderOverrideWarning
 
 TEMPLATE = "promises.{name}.phase"  # the other three keys are derived: promises.{name}.percent ...
 KEYS = {field: f"promises.orders.{field}" for field in ("phase", "percent", "compare", "fallback")}

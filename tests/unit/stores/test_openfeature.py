@@ -36,13 +36,13 @@ from aurum_otel import (
     testing,
 )
 from aurum_otel import registry as registry_module
-from aurum_otel.openfeature_source import (
+from aurum_otel.stores.openfeature import OpenFeaturePhaseSource
+from aurum_otel.stores.openfeature_overrides import (
     OVERRIDE_MARK,
     OVERRIDES_FILE,
-    OpenFeaturePhaseSource,
     ProviderOverrideWarning,
 )
-from aurum_otel.store import store_from_url
+from aurum_otel.stores.url import store_from_url
 
 PHASE_VARIANTS = {"legacy": "legacy", "hybrid": "hybrid", "simplified": "simplified"}
 

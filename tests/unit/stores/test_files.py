@@ -1,4 +1,5 @@
-"""A bad AURUM_STATE_URL or an untrusted state directory: calls go on, the CLI refuses."""
+"""The state directory is trusted as ssh trusts ~/.ssh; files are locked, written atomically and
+never left half-written (stores/files.py under the file store)."""
 
 from __future__ import annotations
 
@@ -11,73 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from aurum_otel import ConfigurationError, FileStore, Phase, StateError, migrated, testing
-from aurum_otel.registry import get_registry
-from aurum_otel.store import store_from_url
+from aurum_otel import FileStore, Phase, StateError, testing
+from tests.unit.stores.routing import which as _which
 
 CONFIG_ERROR = "aurum.migration.config_error"
-PHASE_SOURCE = "aurum.migration.phase_source"
-
-
-def _which(name: str):  # type: ignore[no-untyped-def]
-    @migrated(name)
-    def which() -> str:
-        return "legacy"
-
-    @which.simplified
-    def _which_v2() -> str:
-        return "simplified"
-
-    return which
-
-
-@pytest.mark.parametrize("url", [
-    "bogus://somewhere",
-    "redis://127.0.0.1:notaport/0",
-    "redis://127.0.0.1:99999/0",
-], ids=["unknown-scheme", "non-numeric-port", "port-out-of-range"])
-@pytest.mark.parametrize("pin", [None, "simplified"], ids=["no-pin", "env-pin"])
-def test_a_bad_state_url_never_breaks_a_call(monkeypatch: pytest.MonkeyPatch,
-                                              caplog: pytest.LogCaptureFixture,
-                                              url: str, pin: str | None) -> None:
-    monkeypatch.setenv("AURUM_STATE_URL", url)
-    if pin:
-        monkeypatch.setenv("AURUM_MIGRATION_BADURL_PHASE", pin)
-    which = _which("badurl")
-    with caplog.at_level(logging.ERROR, logger="aurum_otel"), testing.capture() as telemetry:
-        results = [which() for _ in range(5)]
-    assert results == [pin or "legacy"] * 5
-    spans = telemetry.spans("migrate badurl")
-    assert len(spans) == 5
-    assert {s.attributes[CONFIG_ERROR] for s in spans} == {"AURUM_STATE_URL"}  # type: ignore[index]
-    if not pin:
-        assert {s.attributes[PHASE_SOURCE] for s in spans} == {"invalid"}  # type: ignore[index]
-    logged = [r for r in caplog.records if "AURUM_STATE_URL" in r.getMessage()]
-    assert len(logged) == 1, [r.getMessage() for r in caplog.records]
-
-
-def test_a_bad_state_url_under_the_kill_switch_serves_legacy(monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
-    monkeypatch.setenv("AURUM_STATE_URL", "bogus://x")
-    monkeypatch.setenv("AURUM_MIGRATION_KILLED_PHASE", "simplified")
-    monkeypatch.setenv("AURUM_MIGRATION_KILLED_ENABLED", "0")
-    which = _which("killed")
-    with testing.capture() as telemetry:
-        assert which() == "legacy"
-    assert telemetry.spans()[0].attributes[PHASE_SOURCE] == "kill-switch"  # type: ignore[index]
-
-
-def test_the_cli_side_still_rejects_a_bad_state_url(monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="AURUM_STATE_URL"):
-        store_from_url("bogus://somewhere", tmp_path)
-    monkeypatch.setenv("AURUM_STATE_URL", "bogus://somewhere")
-    testing.reset()
-    with pytest.raises(ConfigurationError, match="AURUM_STATE_URL"):
-        get_registry().store  # noqa: B018 - what the CLI reads
-
-
-# ---------------------------------------------------------------- state directory trust
 
 
 def test_a_lock_file_planted_as_a_symlink_is_refused(tmp_path: Path) -> None:

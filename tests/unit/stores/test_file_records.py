@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aurum_otel import FileStore, Phase, Rollout, configure
-from aurum_otel.store import HISTORY_LIMIT
+from aurum_otel.stores.model import HISTORY_LIMIT
 
 
 def _old_layout(path: Path, entries: int) -> None:

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("redis")
 
 from aurum_otel import migrated, testing
-from aurum_otel.redis_store import RedisStore
+from aurum_otel.stores.redis import RedisStore
 
 
 @pytest.fixture
