@@ -7,6 +7,7 @@ the process only through :mod:`aurum_otel.forensics`, which redacts them first.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -52,10 +53,24 @@ def capture(run: ShadowRun, span: Span, payload: Any, authoritative_value: Any,
             differences=differences, result=result.value,
             trace_id=format(span.get_span_context().trace_id, "032x"),
             span_id=format(span.get_span_context().span_id, "016x"),
+            arg_names=_parameter_names(run),
         )
         record(example, redact=run.router.options.redact)
     except Exception:
         logger.debug("capturing a shadow of %r failed", run.router.name, exc_info=True)
+
+
+def _parameter_names(run: ShadowRun) -> tuple[str, ...]:
+    """The positional parameters' names (without a method's ``self``), so a positional argument
+    named like a secret is redacted like a keyword one."""
+    try:
+        names = [name for name, parameter in inspect.signature(run._legacy).parameters.items()
+                 if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return ()
+    if names and names[0] in ("self", "cls") and not run.router.simplified_is_bound:
+        names = names[1:]
+    return tuple(names)
 
 
 def _side(implementation: str, snapshot: Any, error: BaseException | None) -> Side:

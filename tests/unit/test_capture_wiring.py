@@ -81,3 +81,12 @@ def test_the_environment_turns_capture_on(shadowing: Path, monkeypatch: pytest.M
         telemetry.wait_for_shadows()
     assert forensics.flush(5)
     assert (shadowing / "mismatches.jsonl").exists()
+
+
+def test_a_positional_argument_named_like_a_secret_is_redacted(shadowing: Path) -> None:
+    price = _routed(capture=True)
+    with testing.capture(state_dir=shadowing) as telemetry:
+        price("a", CANARY)  # the password passed by position
+        telemetry.wait_for_shadows()
+    assert forensics.flush(5)
+    assert CANARY not in (shadowing / "mismatches.jsonl").read_text()
