@@ -1,7 +1,9 @@
-"""The controller: advance, roll back, and walk a rollout plan on health verdicts.
+"""The controller: advance, roll back, and walk a rollout plan on health verdicts and gates.
 
 Every transition is written to the store with its actor and reason, counted in
-``aurum.migration.transitions``, emitted as a span event and logged.
+``aurum.migration.transitions``, emitted as a span event and logged. Pauses, approvals and waits
+live in the control state beside the store (:mod:`aurum_otel.control.state`), so that
+``aurum-migrate pause``/``resume``/``approve`` reach a running ``watch`` and a restarted one.
 """
 
 from __future__ import annotations
@@ -10,112 +12,32 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from aurum_otel import semconv
+from aurum_otel.control.backends import control_store_for
+from aurum_otel.control.gates import Gates
+from aurum_otel.control.lease import LeaseKeeper
+from aurum_otel.control.plan import DEFAULT_PLAN, Plan, Step, plan_position
+from aurum_otel.control.state import ControlStore
+from aurum_otel.control.transitions import (
+    DEFAULT_GIVE_UP_AFTER,
+    MAX_RETRY_DELAY,
+    EvaluationError,
+    Tick,
+    failed_verdict,
+    record_transition,
+)
+from aurum_otel.control.webhooks import Confirmer, Notifier
 from aurum_otel.errors import AurumOtelError, ConfigurationError, TransitionConflictError
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.stats import HealthSource
-from aurum_otel.health.verdict import RuleResult, Status, Verdict
+from aurum_otel.health.verdict import Status, Verdict
 from aurum_otel.hooks import call_hook
 from aurum_otel.phase import Phase, Rollout
 from aurum_otel.registry import get_registry
 from aurum_otel.store import MigrationRecord, PhaseStore, Transition, WatchState
 
 logger = logging.getLogger("aurum_otel.control")
-
-DEFAULT_GIVE_UP_AFTER = 900.0
-"""Seconds of consecutive failed evaluations after which ``watch`` stops (and says why)."""
-MAX_RETRY_DELAY = 60.0
-
-
-class EvaluationError(AurumOtelError):
-    """``watch`` gave up: the health source failed on every try for ``give_up_after`` seconds."""
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One step of a rollout plan: a phase and, in hybrid, its rollout."""
-
-    phase: Phase
-    rollout: Rollout = Rollout(percent=0.0, compare=0.0)
-
-    @property
-    def label(self) -> str:
-        if self.phase is not Phase.HYBRID:
-            return self.phase.value
-        if self.rollout.percent == 0:
-            return f"hybrid shadow (compare {self.rollout.compare:g}%)"
-        return f"hybrid {self.rollout.percent:g}% (compare {self.rollout.compare:g}%)"
-
-
-DEFAULT_PLAN: tuple[Step, ...] = (
-    Step(Phase.HYBRID, Rollout(percent=0, compare=100)),
-    Step(Phase.HYBRID, Rollout(percent=10, compare=25)),
-    Step(Phase.HYBRID, Rollout(percent=50, compare=25)),
-    Step(Phase.HYBRID, Rollout(percent=100, compare=25)),
-    Step(Phase.SIMPLIFIED),
-)
-
-
-def plan_position(plan: Sequence[Step], phase: Phase, rollout: Rollout) -> int:
-    """The index of the plan step a (phase, rollout) stands at; -1 for legacy.
-
-    A state between steps counts as the last step it has reached.
-    """
-    if phase is Phase.LEGACY:
-        return -1
-    for index, step in enumerate(plan):
-        if step.phase is phase and (phase is not Phase.HYBRID or step.rollout.percent == rollout.percent):
-            return index
-    position = -1
-    for index, step in enumerate(plan):
-        if (step.phase.rank, step.rollout.percent) <= (phase.rank, rollout.percent):
-            position = index
-    return position
-
-
-def record_transition(change: Transition, *, kind: str) -> None:
-    """Count, trace, log and announce a transition that the store has written.
-
-    ``kind`` (``manual``, ``plan``, ``health``) is the bounded-cardinality reason on the metric;
-    the free-text reason goes to the store, the span event and the log.
-    """
-    registry = get_registry()
-    instruments = registry.instruments()
-    instruments.transitions.add(1, {
-        semconv.ATTR_NAME: change.name,
-        semconv.ATTR_FROM: change.from_phase.value,
-        semconv.ATTR_TO: change.to_phase.value,
-        semconv.ATTR_REASON: kind,
-    })
-    with instruments.tracer.start_as_current_span(
-            semconv.SPAN_TRANSITION.format(name=change.name)) as span:
-        span.add_event(semconv.EVENT_TRANSITION, {
-            semconv.ATTR_NAME: change.name,
-            semconv.ATTR_FROM: change.from_phase.value,
-            semconv.ATTR_TO: change.to_phase.value,
-            semconv.ATTR_ACTOR: change.actor,
-            semconv.ATTR_REASON: change.reason,
-            semconv.ATTR_PERCENT: change.rollout.percent,
-            semconv.ATTR_COMPARE: change.rollout.compare,
-        })
-    level = logging.WARNING if change.to_phase.rank < change.from_phase.rank else logging.INFO
-    logger.log(level, "migration %s: %s -> %s (percent %g, compare %g) by %s: %s", change.name,
-               change.from_phase.value, change.to_phase.value, change.rollout.percent,
-               change.rollout.compare, change.actor, change.reason)
-    registry.invalidate(change.name)
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """What one controller evaluation did."""
-
-    verdict: Verdict
-    action: str  # advanced | rolled_back | held | idle | done | conflict | failed
-    message: str
-    transition: Transition | None = None
 
 
 class Controller:
@@ -125,8 +47,8 @@ class Controller:
         name: the migration.
         source: where health figures come from (default: the registry's in-process reader).
         policy: rules and window.
-        plan: the rollout plan (default :data:`DEFAULT_PLAN`).
-        bake: seconds a step must stay healthy before the next one.
+        plan: the rollout plan: steps or a :class:`Plan` (default :data:`DEFAULT_PLAN`).
+        bake: seconds a step must stay healthy before the next one (unless the step sets its own).
         rollback_after: consecutive unhealthy verdicts that trigger a rollback to legacy.
         store: default: the registry's.
         clock: monotonic seconds, injected for tests.
@@ -137,6 +59,9 @@ class Controller:
         give_up_after: seconds of consecutive failed evaluations (health source down, hung,
             erroring) after which :meth:`watch` raises :class:`EvaluationError`; until then it
             holds the step and retries with a capped exponential backoff.
+        control: where pauses, approvals and waits are kept (default: beside ``store``).
+        confirmer: asked before each step is entered (default: the plan's ``confirm`` hook).
+        notifier: hears of events (default: the plan's ``notify`` hooks).
     """
 
     def __init__(
@@ -145,7 +70,7 @@ class Controller:
         *,
         source: HealthSource | None = None,
         policy: HealthPolicy | None = None,
-        plan: Sequence[Step] = DEFAULT_PLAN,
+        plan: Sequence[Step] | Plan = DEFAULT_PLAN,
         bake: float = 300.0,
         rollback_after: int = 3,
         store: PhaseStore | None = None,
@@ -154,7 +79,14 @@ class Controller:
         hooks: Any = None,
         wall_clock: Callable[[], float] = time.time,
         give_up_after: float = DEFAULT_GIVE_UP_AFTER,
+        control: ControlStore | None = None,
+        confirmer: Confirmer | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
+        if isinstance(plan, Plan):
+            confirmer = confirmer or (Confirmer(plan.confirm) if plan.confirm else None)
+            notifier = notifier or (Notifier(plan.notify) if plan.notify else None)
+            plan = plan.steps
         if not plan:
             raise ConfigurationError("plan", "[]", "at least one step")
         if rollback_after < 1:
@@ -179,10 +111,19 @@ class Controller:
         self._observed: tuple[Phase, Rollout] | None = None
         self._step_started = clock()
         self._verdict: Verdict | None = None
+        self._control = control
+        self._rules: Any = None
+        self.gates = Gates(self, confirmer, notifier)
 
     @property
     def store(self) -> PhaseStore:
         return self._store or get_registry().store
+
+    @property
+    def control(self) -> ControlStore:
+        if self._control is None:
+            self._control = control_store_for(self.store)
+        return self._control
 
     @property
     def source(self) -> HealthSource:
@@ -250,41 +191,57 @@ class Controller:
         return change
 
     def evaluate(self) -> Verdict:
-        return self.policy.evaluate(self.name, self.source)
+        """Judge the migration with the current step's rules (the policy's unless it sets some)."""
+        policy = self.policy
+        if self._rules is not None:
+            policy = HealthPolicy(self._rules, policy.window)
+        return policy.evaluate(self.name, self.source)
+
+    def step_bake(self, position: int) -> float:
+        """Seconds the step at ``position`` must stay healthy (its own bake or the default)."""
+        own = self.plan[position].bake if 0 <= position < len(self.plan) else None
+        return self.bake if own is None else own
 
     def tick(self) -> Tick:
-        """Evaluate once and act: roll back, advance, or hold.
+        """Evaluate once and act: roll back, advance, wait at a gate, or hold.
 
         When another controller changed the phase first, the transition is not written and the
         tick reports ``conflict``; the next tick starts from the new phase. When the health
-        source raises (any exception), the tick reports ``failed`` and nothing moves.
+        source raises (any exception), the tick reports ``failed`` and nothing moves. A pause
+        (by hand or a plan's ``pause`` gate), an ``approve`` gate or a confirmation hook that
+        does not answer 2xx holds the advance, never a rollback.
         """
         try:
             return self._tick()
         except TransitionConflictError as exc:
             self._observed = None
-            return Tick(self._verdict or _failed(self.name, str(exc)), "conflict", str(exc))
+            return Tick(self._verdict or failed_verdict(self.name, str(exc)), "conflict", str(exc))
 
     def _tick(self) -> Tick:
         record = self.record()
         current = (record.phase, record.rollout)
         if current != self._observed:
             self._resume(record)
+        position = plan_position(self.plan, record.phase, record.rollout)
+        self._rules = self.plan[position].rules if position >= 0 else None
         try:
             verdict = self._verdict = self.evaluate()
         except Exception as exc:  # a failed evaluation is never a verdict
             message = f"health evaluation failed ({type(exc).__name__}: {exc}); holding the step"
-            return Tick(_failed(self.name, message), "failed", message)
+            return Tick(failed_verdict(self.name, message), "failed", message)
         if record.phase is Phase.LEGACY:
             return Tick(verdict, "idle", "at legacy: `aurum-migrate advance` starts the plan")
         if verdict.status is Status.UNHEALTHY:
             self.unhealthy_streak += 1
             self._save_streak(record)
+            self.gates.event("unhealthy", record, verdict,
+                             f"unhealthy ({self.unhealthy_streak}/{self.rollback_after})")
             if self.unhealthy_streak >= self.rollback_after:
                 reason = (f"unhealthy {self.unhealthy_streak}x in a row: "
                           + "; ".join(verdict.reasons))
                 change = self._write(Step(Phase.LEGACY, record.rollout), self.actor, reason,
                                      "health", expected=record)
+                self.gates.event("rollback", record, verdict, reason, change)
                 return Tick(verdict, "rolled_back", reason, change)
             return Tick(verdict, "held", f"unhealthy ({self.unhealthy_streak}/"
                                          f"{self.rollback_after} before rollback)")
@@ -293,15 +250,21 @@ class Controller:
         if self.unhealthy_streak:
             self.unhealthy_streak = 0
             self._save_streak(record)
-        position = plan_position(self.plan, record.phase, record.rollout)
         if position + 1 >= len(self.plan):
             return Tick(verdict, "done", "healthy at the plan's last step")
-        baked = self.clock() - self._step_started
-        if baked < self.bake:
-            return Tick(verdict, "held", f"healthy; baking {baked:.0f}/{self.bake:.0f} s")
+        held = self.gates.paused(record, verdict)
+        if held is not None:
+            return held
+        baked, bake = self.clock() - self._step_started, self.step_bake(position)
+        if baked < bake:
+            return Tick(verdict, "held", f"healthy; baking {baked:.0f}/{bake:.0f} s")
         step = self.plan[position + 1]
+        waiting = self.gates.before(record, verdict, position + 1)
+        if waiting is not None:
+            return waiting
         change = self._write(step, self.actor, f"healthy for {baked:.0f} s: next step {step.label}",
                              "plan", expected=record)
+        self.gates.passed(record, verdict, change, position + 1)
         return Tick(verdict, "advanced", f"advanced to {step.label}", change)
 
     def _resume(self, record: MigrationRecord) -> None:
@@ -325,18 +288,22 @@ class Controller:
                            self.unhealthy_streak, exc)
 
     def watch(self, interval: float = 10.0, *, stop: threading.Event | None = None,
-              max_ticks: int | None = None, on_tick: Callable[[Tick], None] | None = None) -> Tick:
+              max_ticks: int | None = None, on_tick: Callable[[Tick], None] | None = None,
+              lease: LeaseKeeper | None = None) -> Tick:
         """Tick every ``interval`` seconds until stopped, ``max_ticks`` or the plan is done.
 
         A failed evaluation holds the step and is retried after ``interval``, doubling up to
         :data:`MAX_RETRY_DELAY`; after ``give_up_after`` seconds of failures in a row, raises
-        :class:`EvaluationError`.
+        :class:`EvaluationError`. With a ``lease``, each tick first checks that it is still held
+        (:class:`~aurum_otel.control.lease.LeaseLostError` otherwise: nothing is written).
         """
         stop = stop or threading.Event()
         count = 0
         failing_since: float | None = None
         delay = interval
         while True:
+            if lease is not None:
+                lease.check()
             tick = self.tick()
             count += 1
             if on_tick is not None:
@@ -363,6 +330,3 @@ class Controller:
                 return tick
 
 
-def _failed(name: str, message: str) -> Verdict:
-    return Verdict(name, Status.INCONCLUSIVE, (RuleResult("evaluation", Status.INCONCLUSIVE,
-                                                          message),), source="none")
