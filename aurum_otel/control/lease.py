@@ -188,6 +188,7 @@ class LeaseKeeper:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.lease, self.poll, self.on_wait, self.clock = lease, poll, on_wait, clock
         self.waited = 0.0
+        self.contended = False  # another holder had it when we first asked
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -202,6 +203,7 @@ class LeaseKeeper:
         started = self.clock()
         seen: object = object()
         while not self.lease.try_acquire():
+            self.contended = True
             holder = self.lease.holder()
             key = (holder.token if holder else None)
             if key != seen and self.on_wait is not None:

@@ -83,6 +83,14 @@ DEFAULT_PLAN: tuple[Step, ...] = (
 )
 
 
+def default_document(bake: float) -> dict[str, Any]:
+    """The built-in plan as a plan document (what ``watch`` keeps for ``plan show``)."""
+    steps: list[dict[str, Any]] = [
+        {"percent": s.rollout.percent, "compare": s.rollout.compare} if s.phase is Phase.HYBRID
+        else {"phase": s.phase.value} for s in DEFAULT_PLAN]
+    return {"bake": bake, "steps": steps}
+
+
 def plan_position(plan: Sequence[Step], phase: Phase, rollout: Rollout) -> int:
     """The index of the plan step a (phase, rollout) stands at; -1 for legacy.
 
