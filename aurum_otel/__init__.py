@@ -2,17 +2,6 @@
 
 from aurum_otel.client import MigratedClient, migrate_client
 from aurum_otel.compare import ComparisonResult, deep_compare, unordered_rows
-from aurum_otel.compat import (
-    MigrationMetrics,
-    advance_db_migration_phase,
-    advance_migration_phase,
-    get_db_migration_status,
-    get_migration_metrics,
-    log_migration_status,
-    rollback_db_migration_phase,
-    rollback_migration_phase,
-    validate_migration_health,
-)
 from aurum_otel.errors import (
     AurumOtelError,
     ConfigurationError,
@@ -23,13 +12,24 @@ from aurum_otel.errors import (
     UnknownMigrationError,
 )
 from aurum_otel.flags import GlobalFlags, MigrationFlags, read_flags
+from aurum_otel.guide.api import (
+    MigrationMetrics,
+    advance_db_migration_phase,
+    advance_migration_phase,
+    get_db_migration_status,
+    get_migration_metrics,
+    log_migration_status,
+    rollback_db_migration_phase,
+    rollback_migration_phase,
+    validate_migration_health,
+)
 from aurum_otel.hooks import BaseHooks, MigrationHooks, MismatchReport
 from aurum_otel.migrated import MigratedFunction, Options, migrated, routing_key
 from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, PhaseState, Role, Rollout
 from aurum_otel.registry import configure, get_registry, reset
 from aurum_otel.router import Decision, decide
+from aurum_otel.setup import setup_telemetry
 from aurum_otel.store import FileStore, PhaseStore, Transition
-from aurum_otel.telemetry import setup_telemetry
 
 _LAZY = {
     "AurumSettings": "aurum_otel.settings",

@@ -29,15 +29,15 @@ from aurum_otel.control import Controller, Step, Tick
 from aurum_otel.database import LegacyTrinoClient, SimpleTrinoClient, rows_comparator
 from aurum_otel.database.config import ConnectionConfig
 from aurum_otel.database.connect import DBAPIConnection, sqlite_connect
+from aurum_otel.health.file import FILE_NAME
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.rules import default_rules
-from aurum_otel.metrics_file import FILE_NAME
 from aurum_otel.phase import Phase, Rollout
 from aurum_otel.registry import configure, reset
 from aurum_otel.report import ReportOptions, write_report
 from aurum_otel.settings import load_settings
+from aurum_otel.setup import setup_telemetry
 from aurum_otel.store import FileStore
-from aurum_otel.telemetry import setup_telemetry
 
 # The demo's plan: the default steps, with fallback on so callers are shielded while the
 # simplified client misbehaves (its failures still count against its health).

@@ -1,8 +1,11 @@
 """Process-wide state in one place, behind one lock, with a public reset.
 
-The registry holds, per migration name, the resolved phase (refreshed from flags and the store at
-most every ``refresh_interval`` seconds, so the call path reads neither the environment nor a file),
-plus the store, the shadow executor and the default telemetry providers.
+The registry is the one owner of what a process keeps: per migration name, the resolved phase
+(:mod:`aurum_otel.resolve`, refreshed at most every ``refresh_interval`` seconds), the store, the
+shadow executor, the default telemetry providers, the instruments and their counts, the
+metrics-file writers, the in-process health reader and the mismatch log. :func:`configure`
+replaces the registry and carries the telemetry state over (so it and ``setup_telemetry()`` work in
+either order); :func:`reset` forgets all of it.
 """
 
 from __future__ import annotations
@@ -13,115 +16,28 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aurum_otel.errors import ConfigurationError, StateError
-from aurum_otel.flags import FlagReader, GlobalFlags, MigrationFlags, monitoring_enabled
-from aurum_otel.phase import Phase, PhaseState, Rollout
+from aurum_otel.errors import AurumOtelError, ConfigurationError, StateError
+from aurum_otel.flags import GlobalFlags
+from aurum_otel.guide.metrics_file import MetricsFileWriter, Steps
+from aurum_otel.health.file import FILE_NAME, step_label
+from aurum_otel.mismatch_log import MismatchLog
+from aurum_otel.resolve import MigrationRuntime, Resolved
 from aurum_otel.shadow import ShadowExecutor
+from aurum_otel.shadow.run import mismatch_log as _shadow_mismatch_log
 from aurum_otel.store import PhaseStore, store_from_url
-from aurum_otel.telemetry import Instruments, instruments_for
+from aurum_otel.telemetry.aggregate import Aggregator
+from aurum_otel.telemetry.instruments import Instruments, InstrumentSet, monitoring_explicitly_on
 
 if TYPE_CHECKING:
     from aurum_otel.health.inprocess import HealthReader
 
+__all__ = ["MigrationRuntime", "Registry", "Resolved", "configure", "current_aggregator",
+           "generation", "get_registry", "reset"]
+
 logger = logging.getLogger("aurum_otel")
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    """A migration's phase state and monitoring switch, as the call path sees them."""
-
-    state: PhaseState
-    monitoring: bool
-
-    @property
-    def needs_shell(self) -> bool:
-        """``False`` when monitoring is off and legacy serves every call: nothing to do."""
-        return self.monitoring or self.state.phase is not Phase.LEGACY
-
-
-class MigrationRuntime:
-    """One migration's cached view of its flags and store record."""
-
-    def __init__(self, name: str, registry: Registry) -> None:
-        self.name = name
-        self._registry = registry
-        self._lock = threading.Lock()
-        self._next_refresh = -1.0
-        self._resolved = Resolved(PhaseState(), True)
-        self.needs_shell = True
-        self._logged: set[str] = set()
-        self._flags = FlagReader(name)
-
-    def resolved(self) -> Resolved:
-        """The phase in force; re-resolved when the refresh interval has passed."""
-        now = self._registry.clock()
-        if now >= self._next_refresh:
-            with self._lock:
-                if now >= self._next_refresh:
-                    self._resolved = self._resolve()
-                    self.needs_shell = self._resolved.needs_shell
-                    self._next_refresh = now + self._registry.refresh_interval
-        return self._resolved
-
-    def invalidate(self) -> None:
-        self._next_refresh = -1.0
-
-    def _resolve(self) -> Resolved:
-        registry = self._registry
-        try:
-            flags = self._flags.read()
-        except ConfigurationError as exc:
-            self._log_once(exc.variable, "%s; migration %r runs on legacy until it is fixed", exc,
-                           self.name)
-            return Resolved(PhaseState(Phase.LEGACY, source="invalid", problem=exc.variable),
-                            registry.global_flags.monitoring)
-        return Resolved(self._phase(flags), monitoring_enabled(flags, registry.global_flags))
-
-    def _phase(self, flags: MigrationFlags) -> PhaseState:
-        if flags.kill_switch:
-            return PhaseState(Phase.LEGACY, source="kill-switch")
-        store, error = self._registry.phase_store()
-        if store is None:
-            # A store that cannot even be built is a bad flag like any other: the call runs.
-            variable = error.variable if isinstance(error, ConfigurationError) else "state"
-            self._registry.log_once(variable, "%s; migrations run on %s until it is fixed", error,
-                                    "legacy (or the phase the environment pins)")
-            if flags.phase is not None:
-                return PhaseState(flags.phase, _override(Rollout(), flags), source="env",
-                                  problem=variable)
-            return PhaseState(Phase.LEGACY, source="invalid", problem=variable)
-        snapshot = store.snapshot()
-        record = snapshot.get(self.name)
-        rollout = _override(record.rollout if record else Rollout(), flags)
-        corrupt = snapshot.corrupt.get(self.name)
-        problem = snapshot.problem if snapshot.problem is not None else corrupt
-        if flags.phase is not None:
-            return PhaseState(flags.phase, rollout, source="env",
-                              problem="state" if problem is not None else None)
-        if problem is not None:
-            self._log_once("state", "phase store unreadable (%s); %r runs on legacy",
-                           problem, self.name)
-            return PhaseState(Phase.LEGACY, source="invalid", problem="state")
-        if record is not None:
-            return PhaseState(record.phase, rollout, source="store")
-        return PhaseState(Phase.LEGACY, rollout, source="default")
-
-    def _log_once(self, key: str, message: str, *args: Any) -> None:
-        if key not in self._logged:
-            self._logged.add(key)
-            logger.error(message, *args)
-
-
-def _override(rollout: Rollout, flags: MigrationFlags) -> Rollout:
-    changes = {
-        field: getattr(flags, field)
-        for field in ("percent", "compare", "fallback")
-        if getattr(flags, field) is not None
-    }
-    return rollout.copy(**changes) if changes else rollout
 
 
 class Registry:
@@ -154,6 +70,10 @@ class Registry:
         self.health_reader = health_reader
         self._migrations: dict[str, MigrationRuntime] = {}
         self._shadows: ShadowExecutor | None = None
+        self._instruments = InstrumentSet()
+        self._writers: dict[Aggregator, MetricsFileWriter] = {}
+        # The shadow runs log through this one log (owned here: reset() clears it).
+        self.mismatch_log: MismatchLog = _shadow_mismatch_log
         if store is not None:
             self._listen(store)
 
@@ -218,8 +138,55 @@ class Registry:
             return sorted(self._migrations)
 
     def instruments(self, tracer_provider: Any = None, meter_provider: Any = None) -> Instruments:
-        return instruments_for(tracer_provider or self.tracer_provider,
-                               meter_provider or self.meter_provider)
+        """The instruments of these providers (default: the registry's; ``None``: the globals)."""
+        return self.instruments_of(tracer_provider or self.tracer_provider,
+                                   meter_provider or self.meter_provider)
+
+    def instruments_of(self, tracer_provider: Any, meter_provider: Any) -> Instruments:
+        """The instruments of exactly this provider pair (``None``: the global provider)."""
+        found, created = self._instruments.get(tracer_provider, meter_provider)
+        if created and monitoring_explicitly_on():
+            self.metrics_writer(found.aggregator, start=True)  # the guide's monitoring flag
+        return found
+
+    def metrics_writer(self, aggregator: Aggregator, *, start: bool = False) -> MetricsFileWriter:
+        """The one metrics-file writer of ``aggregator`` (made on first use; started if ``start``).
+
+        One writer per aggregator, so that the lazy writer of the guide's monitoring flag and the
+        one ``setup_telemetry()`` asks for never both add the same counts to the file.
+        """
+        with self._lock:
+            writer = self._writers.get(aggregator)
+            if writer is None:
+                writer = self._writers[aggregator] = MetricsFileWriter(
+                    aggregator=aggregator, phases=self.phases)
+        return writer.start() if start else writer
+
+    @property
+    def metrics_file_path(self) -> Path:
+        """Where the metrics file is by default (``$AURUM_STATE_DIR/migration_metrics.json``)."""
+        return self.global_flags.state_dir / FILE_NAME
+
+    def phases(self, names: set[str]) -> dict[str, Steps]:
+        """``name -> (phase, step label, step start)`` of ``names`` and every known migration."""
+        out: dict[str, Steps] = {}
+        for name in {*names, *self.names()}:
+            state = self.migration(name).resolved().state
+            step = self.step_of(name)
+            out[name] = (state.phase.value, *step) if step else state.phase.value
+        return out
+
+    def step_of(self, name: str) -> tuple[str, float] | None:
+        """``name``'s step label and start (Unix time), from the resolved phase and the store."""
+        try:
+            state = self.migration(name).resolved().state
+            record = self.store.snapshot().get(name)
+        except AurumOtelError:
+            return None
+        if record is not None and state.source == "store":
+            # The store's own record, fresher than the cached resolution.
+            return step_label(record.phase, record.rollout), record.updated_at
+        return step_label(state.phase, state.rollout), 0.0
 
     @property
     def shadows(self) -> ShadowExecutor:
@@ -238,9 +205,23 @@ class Registry:
         for runtime in targets:
             runtime.invalidate()
 
+    def _adopt_telemetry(self, old: Registry) -> None:
+        """Take over ``old``'s instruments (their counts), writers and mismatch log."""
+        with old._lock:
+            self._instruments, old._instruments = old._instruments, InstrumentSet()
+            self._writers, old._writers = old._writers, {}
+        for writer in self._writers.values():
+            writer.phases = self.phases
+        self.mismatch_log = old.mismatch_log
+
     def close(self) -> None:
+        """Stop what this registry owns: shadow workers, metrics-file writers (flushed)."""
         if self._shadows is not None:
             self._shadows.shutdown()
+        with self._lock:
+            writers, self._writers = list(self._writers.values()), {}
+        for writer in writers:
+            writer.stop()
 
 
 _registry_lock = threading.Lock()
@@ -283,19 +264,32 @@ def configure(**options: Any) -> Registry:
             for kept in _CARRIED_OVER:
                 if kept not in options and getattr(old, kept) is not None:
                     options[kept] = getattr(old, kept)
-        _registry = Registry(**options)
+        new = Registry(**options)
+        if old is not None:
+            new._adopt_telemetry(old)
+        _registry = new
         _generation += 1
-        new = _registry
     if old is not None:
         old.close()
     return new
 
 
 def reset() -> None:
-    """Forget all process-wide state (phases cached, store, providers, shadow workers)."""
+    """Forget all process-wide state: phases cached, store, providers, shadow workers,
+    instruments and their counts, metrics-file writers (flushed and stopped), the health reader
+    and the mismatch log's memory."""
     global _registry, _generation
     with _registry_lock:
         old, _registry = _registry, None
         _generation += 1
     if old is not None:
         old.close()
+        old.mismatch_log.reset()
+    else:
+        _shadow_mismatch_log.reset()
+
+
+def current_aggregator() -> Aggregator:
+    """The aggregator of the registry of the moment's default instruments (a reader that must
+    follow ``configure()`` and ``reset()``, as ``setup_telemetry()``'s health reader does)."""
+    return get_registry().instruments().aggregator

@@ -28,19 +28,17 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from aurum_otel import semconv
 from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.registry import Registry, configure, get_registry
 from aurum_otel.registry import reset as _reset_registry
-from aurum_otel.shadow.run import mismatch_log
 from aurum_otel.store import FileStore, PhaseStore
-from aurum_otel.telemetry import instruments_for
+from aurum_otel.telemetry import Aggregator, semconv
 
 
 def reset() -> None:
-    """Forget every migration's cached phase, the store, the providers and the shadow workers."""
+    """Forget all process-wide state: cached phases, the store, the providers, the shadow
+    workers, the instruments and their counts, readers, metrics-file writers, the mismatch log."""
     _reset_registry()
-    mismatch_log.reset()
 
 
 class CapturedTelemetry:
@@ -60,9 +58,8 @@ class CapturedTelemetry:
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        aggregator = instruments_for(self.tracer_provider, self.meter_provider).aggregator
-        self.health = (HealthReader(aggregator, clock=clock) if clock is not None
-                       else HealthReader(aggregator))
+        self.health = (HealthReader(self._aggregator, clock=clock) if clock is not None
+                       else HealthReader(self._aggregator))
         if store is None and state_dir is not None:
             store = FileStore.in_dir(state_dir)
         options: dict[str, Any] = {
@@ -91,6 +88,9 @@ class CapturedTelemetry:
     ) -> None:
         self.wait_for_shadows()
         reset()
+
+    def _aggregator(self) -> Aggregator:
+        return (self.registry or get_registry()).instruments().aggregator
 
     def wait_for_shadows(self, timeout: float = 10.0) -> None:
         """Block until every shadow submitted so far has been compared and recorded."""

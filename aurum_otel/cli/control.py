@@ -21,6 +21,7 @@ from aurum_otel.cli.app import cli
 from aurum_otel.cli.common import (
     FiniteFloat,
     console,
+    fail,
     load_policy,
     make_source,
     metrics_file_guard,
@@ -340,8 +341,8 @@ def plan_show(name: str) -> None:
 
 
 def _holder(lease: Lease | None) -> Holder | None:
-    if isinstance(lease, FileLease):  # the file keeps a dead holder's name: is it locked?
-        if lease.try_acquire():
-            lease.release()
-            return None
+    # The file keeps a dead holder's name: only a locked file has a holder.
+    if isinstance(lease, FileLease) and lease.try_acquire():
+        lease.release()
+        return None
     return lease.holder() if lease is not None else None

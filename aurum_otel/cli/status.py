@@ -30,7 +30,7 @@ from aurum_otel.cli.common import (
     warn,
 )
 from aurum_otel.errors import AurumOtelError
-from aurum_otel.metrics_file import FileHealthSource, read_metrics_file, section_name
+from aurum_otel.guide.file_source import FileHealthSource, read_metrics_file, section_name
 from aurum_otel.names import ALLOWED, is_valid_name
 from aurum_otel.phase import Implementation
 from aurum_otel.registry import get_registry

@@ -10,6 +10,7 @@ from aurum_otel.health.rules import (
     MismatchRule,
     Rule,
     default_rules,
+    rule_kinds,
 )
 from aurum_otel.health.stats import HealthSource, SideStats, WindowStats, histogram_quantile
 from aurum_otel.health.verdict import RuleResult, Status, Verdict
@@ -31,4 +32,5 @@ __all__ = [
     "WindowStats",
     "default_rules",
     "histogram_quantile",
+    "rule_kinds",
 ]

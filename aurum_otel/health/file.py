@@ -1,6 +1,6 @@
 """Health from the metrics file: real windows kept in timestamped buckets.
 
-The writer (:mod:`aurum_otel.metrics_file`) adds each flush's increments to a bucket of
+The writer (:mod:`aurum_otel.guide.metrics_file`) adds each flush's increments to a bucket of
 ``BUCKET_SECONDS`` wall-clock seconds, tagged with the migration's step (phase, and in hybrid the
 percent and compare share) when they were counted. A window's figures are the sum of the buckets
 that start within it, like PromQL's ``increase()`` over the same span, and a new step is judged
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aurum_otel._files import read_json
-from aurum_otel.errors import AurumOtelError
+from aurum_otel.flags import GlobalFlags
 from aurum_otel.health.stats import SideStats, WindowStats
 from aurum_otel.phase import Phase, Rollout
 
@@ -29,10 +29,11 @@ RETENTION = 3600.0
 MAX_BUCKETS = 2 * int(RETENTION / BUCKET_SECONDS)  # room for a step change in every bucket
 
 
-def default_path() -> Path:
-    from aurum_otel.registry import get_registry
-
-    return get_registry().global_flags.state_dir / FILE_NAME
+def default_path(state_dir: Path | None = None) -> Path:
+    """The metrics file in ``state_dir`` (default: ``$AURUM_STATE_DIR``, read now)."""
+    if state_dir is None:
+        state_dir = GlobalFlags.from_env(strict=False).state_dir
+    return state_dir / FILE_NAME
 
 
 def section_name(migration: str) -> str:
@@ -112,7 +113,7 @@ def select_buckets(buckets: Iterable[Any], *, now: float, window: float,
 
     A bucket counts when it starts within the window; with ``since``, only when it ends after
     ``since``; with ``step`` (label and start), only when it was counted in that very step (a
-    bucket written without a step start, by :func:`~aurum_otel.metrics_file.merge` given bare
+    bucket written without a step start, by :func:`~aurum_otel.guide.metrics_file.merge` given bare
     phases, only when it ends after the step's start).
     """
     chosen = []
@@ -146,30 +147,35 @@ class FileHealthSource:
     """Health figures from the metrics file, over real windows, across processes.
 
     Args:
-        path: the metrics file; default ``$AURUM_STATE_DIR/migration_metrics.json``.
+        path: the metrics file; default ``default_path()`` at each evaluation.
         clock: wall-clock seconds (the file is shared by processes), injected for tests.
-        step_of: ``name -> (step label, step start)``; default: the registry's resolved phase
-            and the store's ``updated_at``. ``None`` from it judges the whole window.
+        step_of: ``name -> (step label, step start)`` (``Registry.step_of`` gives the resolved
+            phase and the store's ``updated_at``); ``None``, or ``None`` from it, judges the
+            whole window.
+        default_path: where the file is when ``path`` is not given (default: in
+            ``$AURUM_STATE_DIR``).
     """
 
     name = "file"
 
     def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.time,
-                 step_of: Callable[[str], tuple[str, float] | None] | None = None) -> None:
+                 step_of: Callable[[str], tuple[str, float] | None] | None = None,
+                 default_path: Callable[[], Path] = default_path) -> None:
         self.path = path
+        self._default_path = default_path
         self._clock = clock
-        self._step_of = step_of or current_step
+        self._step_of = step_of or _whole_window
 
     def stats(self, migration: str, window: float, *, since: float | None = None) -> WindowStats:
         """``migration``'s figures over the last ``window`` seconds of its current step.
 
         ``since`` (Unix time) narrows the window further; ``window <= 0``: since the file began.
         """
-        document = read_metrics_file(self.path)
+        where = self.path or self._default_path()
+        document = read_metrics_file(where)
         section = document.get(section_name(migration), {})
         if not isinstance(section, dict):
             section = {}
-        where = self.path or default_path()
         if window <= 0:
             return self._cumulative(migration, window, section, f"file {where} (since it began)")
         now = self._clock()
@@ -238,17 +244,5 @@ def _figure(value: Any) -> float:
     return float(value) if math.isfinite(value) and value >= 0 else math.nan
 
 
-def current_step(migration: str) -> tuple[str, float] | None:
-    """The migration's step label and start (Unix time), from the registry and the store."""
-    from aurum_otel.registry import get_registry
-
-    try:
-        registry = get_registry()
-        state = registry.migration(migration).resolved().state
-        record = registry.store.snapshot().get(migration)
-    except AurumOtelError:
-        return None
-    if record is not None and state.source == "store":
-        # The store's own record, fresher than the registry's cached resolution.
-        return step_label(record.phase, record.rollout), record.updated_at
-    return step_label(state.phase, state.rollout), 0.0
+def _whole_window(migration: str) -> None:
+    return None

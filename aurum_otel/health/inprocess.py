@@ -16,8 +16,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from aurum_otel.aggregate import BOUNDS, Aggregator
 from aurum_otel.health.stats import SideStats, WindowStats
+from aurum_otel.telemetry.aggregate import BOUNDS, Aggregator
 
 Totals = dict[tuple[str, ...], float]
 
@@ -26,14 +26,15 @@ class HealthReader:
     """Windowed health figures of the migrations routed in this process.
 
     Args:
-        aggregator: where the totals come from; default: the registry's default instruments'.
+        aggregator: where the totals come from, or a function that says where (for a reader
+            that follows the registry of the moment, as ``setup_telemetry()`` makes).
         clock: monotonic seconds, injected for tests.
         retention: seconds of snapshots kept (the longest window that can be asked for).
     """
 
     name = "in-process"
 
-    def __init__(self, aggregator: Aggregator | None = None, *,
+    def __init__(self, aggregator: Aggregator | Callable[[], Aggregator], *,
                  clock: Callable[[], float] = time.monotonic, retention: float = 3600.0) -> None:
         self._aggregator = aggregator
         self._clock = clock
@@ -44,11 +45,8 @@ class HealthReader:
 
     @property
     def aggregator(self) -> Aggregator:
-        if self._aggregator is not None:
-            return self._aggregator
-        from aurum_otel.registry import get_registry
-
-        return get_registry().instruments().aggregator
+        aggregator = self._aggregator
+        return aggregator if isinstance(aggregator, Aggregator) else aggregator()
 
     def snapshot(self) -> None:
         """Record the totals now (each :meth:`stats` call does this too)."""

@@ -16,25 +16,12 @@ from aurum_otel.health.rules import (
     DEFAULT_WINDOW,
     AllOf,
     AnyOf,
-    ErrorRateRule,
-    LatencyRule,
-    MismatchRule,
     Rule,
     default_rules,
+    rule_kinds,
 )
 from aurum_otel.health.stats import HealthSource
 from aurum_otel.health.verdict import Verdict
-
-_LEAVES: dict[str, type[Rule]] = {
-    "error_rate": ErrorRateRule,
-    "latency": LatencyRule,
-    "mismatch_rate": MismatchRule,
-}
-_FIELDS = {
-    "error_rate": {"max_increase", "max_rate", "min_samples", "confidence"},
-    "latency": {"max_ratio", "quantile", "min_samples", "min_increase"},
-    "mismatch_rate": {"max_rate", "min_samples"},
-}
 
 
 @dataclass(frozen=True)
@@ -131,24 +118,24 @@ def _parse(node: Any, min_samples: int, where: str, depth: int = 0) -> Rule:
         rules = tuple(_parse(item, min_samples, f"{where}.{kind}[{i}]", depth + 1)
                       for i, item in enumerate(body))
         return AllOf(rules) if kind == "all" else AnyOf(rules)
-    if kind not in _LEAVES:
-        raise ConfigurationError(where, kind, "one of error_rate, latency, mismatch_rate, all, any")
+    kinds = rule_kinds()
+    if kind not in kinds:
+        raise ConfigurationError(where, kind, f"one of {', '.join([*kinds, 'all', 'any'])}")
+    leaf = kinds[kind]
+    fields = leaf.fields()
     body = {} if body is None else body
     if not isinstance(body, Mapping):
-        raise ConfigurationError(f"{where}.{kind}", body, f"a mapping of {sorted(_FIELDS[kind])}")
-    unknown = set(body) - _FIELDS[kind]
+        raise ConfigurationError(f"{where}.{kind}", body, f"a mapping of {sorted(fields)}")
+    unknown = set(body) - fields
     if unknown:
-        raise ConfigurationError(f"{where}.{kind}", sorted(unknown), f"fields {sorted(_FIELDS[kind])}")
+        raise ConfigurationError(f"{where}.{kind}", sorted(unknown), f"fields {sorted(fields)}")
     options: dict[str, Any] = {"min_samples": min_samples}
     for key in body:
         options[key] = _number(body, key, 0, f"{where}.{kind}", integer=key == "min_samples")
         if options[key] < 0:
             raise ConfigurationError(f"{where}.{kind}.{key}", options[key], "a number >= 0")
-    if not 0 <= options.get("confidence", 0.99) < 1:
-        raise ConfigurationError(f"{where}.{kind}.confidence", options["confidence"], "a number in [0, 1)")
-    if kind == "latency" and not 0 < options.get("quantile", 0.95) < 1:
-        raise ConfigurationError(f"{where}.latency.quantile", options["quantile"], "a number in (0, 1)")
-    return _LEAVES[kind](**options)
+    leaf.validate(options, f"{where}.{kind}")
+    return leaf(**options)
 
 
 def _number(mapping: Mapping[str, Any], key: str, default: float, where: str,

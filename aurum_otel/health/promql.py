@@ -134,3 +134,34 @@ def source_queries(migration: str, window: float, quantiles: tuple[float, ...] =
     for q in quantiles:
         out[f"latency:{check_quantile(q):g}"] = latency(q, w, IMPL, migration)
     return out
+
+
+class RecordedNames:
+    """The recording rules' series names over one window (what the generated alerts read)."""
+
+    def __init__(self, window: float, quantiles: tuple[float, ...] = (0.95,)) -> None:
+        duration(window)  # a finite positive number of seconds, or a clear error
+        w = window_label(window)
+        self.range = w
+        self.calls = f"aurum:migration_calls:increase{w}"
+        self.errors = f"aurum:migration_errors:increase{w}"
+        self.error_ratio = f"aurum:migration_error_ratio:ratio{w}"
+        self.quantiles = tuple(dict.fromkeys(check_quantile(q) for q in quantiles))
+        self.compared = f"aurum:migration_comparisons:increase{w}"
+        self.mismatch_ratio = f"aurum:migration_mismatch_ratio:ratio{w}"
+        self._window = w
+
+    def latency(self, q: float) -> str:
+        return f"aurum:migration_duration_seconds:{quantile_label(q)}_{self._window}"
+
+
+# Arithmetic between a simplified and a legacy series. One-to-one matching with ignoring() drops
+# the ignored label from the result, after which `and <simplified series>` (which has it) matches
+# nothing and the alert can never fire; group_left keeps the left (simplified) side's labels.
+# Set operators (`and ignoring(...)`) keep the left side's labels and take no group modifier.
+VS_LEGACY = f"ignoring({IMPL}) group_left()"
+
+
+def side(metric: str, impl: str) -> str:
+    """``metric`` of one implementation (``legacy`` or ``simplified``)."""
+    return f'{metric}{{{IMPL}="{impl}"}}'

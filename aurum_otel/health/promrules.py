@@ -1,8 +1,9 @@
 """Prometheus recording and alerting rules generated from the health rules.
 
 The alerts are the same tests as the in-process evaluator (same thresholds, same minimum samples,
-same significance test), written in PromQL over the recording rules, so the backend fires exactly
-when the controller would count an unhealthy verdict.
+same significance test), written in PromQL over the recording rules by each rule's own
+:meth:`~aurum_otel.health.rules.Rule.alert`, so the backend fires exactly when the controller would
+count an unhealthy verdict.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import yaml
 
 from aurum_otel.health import promql
 from aurum_otel.health.policy import HealthPolicy
-from aurum_otel.health.promql import window_label
-from aurum_otel.health.rules import AllOf, AnyOf, ErrorRateRule, LatencyRule, MismatchRule, Rule
+from aurum_otel.health.promql import RecordedNames, window_label
+from aurum_otel.health.rules import AllOf, AnyOf, Rule
 
 NAME = promql.NAME
 IMPL = promql.IMPL
@@ -27,24 +28,7 @@ HEADER = (
 __all__ = ["generate_rules", "window_label"]
 
 
-class _Names:
-    def __init__(self, window: float, quantiles: tuple[float, ...] = (0.95,)) -> None:
-        promql.duration(window)  # a finite positive number of seconds, or a clear error
-        w = window_label(window)
-        self.range = w
-        self.calls = f"aurum:migration_calls:increase{w}"
-        self.errors = f"aurum:migration_errors:increase{w}"
-        self.error_ratio = f"aurum:migration_error_ratio:ratio{w}"
-        self.quantiles = tuple(dict.fromkeys(promql.check_quantile(q) for q in quantiles))
-        self.compared = f"aurum:migration_comparisons:increase{w}"
-        self.mismatch_ratio = f"aurum:migration_mismatch_ratio:ratio{w}"
-        self._window = w
-
-    def latency(self, q: float) -> str:
-        return f"aurum:migration_duration_seconds:{promql.quantile_label(q)}_{self._window}"
-
-
-def recording_rules(names: _Names) -> list[dict[str, str]]:
+def recording_rules(names: RecordedNames) -> list[dict[str, str]]:
     w = names.range
     by = f"{NAME}, {IMPL}"
     return [
@@ -59,71 +43,22 @@ def recording_rules(names: _Names) -> list[dict[str, str]]:
     ]
 
 
-# Arithmetic between a simplified and a legacy series. One-to-one matching with ignoring() drops
-# the ignored label from the result, after which `and <simplified series>` (which has it) matches
-# nothing and the alert can never fire; group_left keeps the left (simplified) side's labels.
-# Set operators (`and ignoring(...)`) keep the left side's labels and take no group modifier.
-_VS_LEGACY = f"ignoring({IMPL}) group_left()"
-
-
-def _side(metric: str, impl: str) -> str:
-    return f'{metric}{{{IMPL}="{impl}"}}'
-
-
-def _leaf(rule: Rule, names: _Names) -> tuple[str, str, str]:
-    """(alert name, expression, summary) of one leaf rule."""
-    if isinstance(rule, ErrorRateRule):
-        s_ratio, l_ratio = _side(names.error_ratio, "simplified"), _side(names.error_ratio, "legacy")
-        s_calls, l_calls = _side(names.calls, "simplified"), _side(names.calls, "legacy")
-        s_var = f"({s_ratio} * (1 - {s_ratio}) / {s_calls})"
-        l_var = f"({l_ratio} * (1 - {l_ratio}) / {l_calls})"
-        z = f"{rule.z:.6g}"
-        absolute = (f"(({s_ratio} - {rule.max_rate:g}) > {z} * sqrt({s_var}))"
-                    f" and {s_calls} >= {rule.min_samples}")
-        relative = (
-            f"(({s_ratio} - {_VS_LEGACY} ({l_ratio} + {rule.max_increase:g}))"
-            f" > ({z} * sqrt({s_var} + {_VS_LEGACY} {l_var})))"
-            f" and {s_calls} >= {rule.min_samples}"
-            f" and ignoring({IMPL}) {l_calls} >= {rule.min_samples}"
-            f" and ignoring({IMPL}) ({l_ratio} + {rule.max_increase:g}) < {rule.max_rate:g}"
-        )
-        return ("AurumMigrationErrorRate", f"({absolute}) or ({relative})",
-                f"simplified error rate above legacy + {rule.max_increase:g} or "
-                f"{rule.max_rate:g} (significant at {rule.confidence:g})")
-    if isinstance(rule, LatencyRule):
-        recorded = names.latency(rule.quantile)
-        s_p95, l_p95 = _side(recorded, "simplified"), _side(recorded, "legacy")
-        expr = (f"({s_p95} / {_VS_LEGACY} {l_p95} > {rule.max_ratio:g})"
-                f" and ({s_p95} - {_VS_LEGACY} {l_p95} > {rule.min_increase:g})"
-                f" and {_side(names.calls, 'simplified')} >= {rule.min_samples}"
-                f" and ignoring({IMPL}) {_side(names.calls, 'legacy')} >= {rule.min_samples}")
-        label = promql.quantile_label(rule.quantile).replace("_", ".")
-        return ("AurumMigrationLatency", expr,
-                f"simplified {label} above {rule.max_ratio:g}x legacy {label}")
-    if isinstance(rule, MismatchRule):
-        expr = (f"({names.mismatch_ratio} > {rule.max_rate:g})"
-                f" and {names.compared} >= {rule.min_samples}")
-        return ("AurumMigrationMismatch", expr,
-                f"shadow mismatch rate above {rule.max_rate:g}")
-    raise TypeError(f"cannot generate PromQL for {type(rule).__name__}")
-
-
-def _expression(rule: Rule, names: _Names) -> str:
+def _expression(rule: Rule, names: RecordedNames) -> str:
     if isinstance(rule, AllOf):
         return " or ".join(f"({_expression(r, names)})" for r in rule.rules)
     if isinstance(rule, AnyOf):
         return f" and on({NAME}) ".join(f"({_expression(r, names)})" for r in rule.rules)
-    return _leaf(rule, names)[1]
+    return rule.alert(names)[1]
 
 
-def alerting_rules(policy: HealthPolicy, names: _Names, for_: str) -> list[dict[str, Any]]:
+def alerting_rules(policy: HealthPolicy, names: RecordedNames, for_: str) -> list[dict[str, Any]]:
     top = policy.rules.rules if isinstance(policy.rules, AllOf) else (policy.rules,)
     alerts = []
     for index, rule in enumerate(top):
         if isinstance(rule, AllOf | AnyOf):
             alert, summary = f"AurumMigrationUnhealthy{index}", "composite health rule breached"
         else:
-            alert, _, summary = _leaf(rule, names)
+            alert, _, summary = rule.alert(names)
         alerts.append({
             "alert": alert,
             "expr": _expression(rule, names),
@@ -141,8 +76,8 @@ def alerting_rules(policy: HealthPolicy, names: _Names, for_: str) -> list[dict[
 def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "30s") -> str:
     """The Prometheus rules file (YAML text) for ``policy`` (default: the built-in rules)."""
     policy = policy or HealthPolicy()
-    quantiles = tuple(r.quantile for r in _leaves(policy.rules) if isinstance(r, LatencyRule))
-    names = _Names(policy.window, quantiles or (0.95,))
+    quantiles = tuple(q for r in _leaves(policy.rules) for q in r.quantiles())
+    names = RecordedNames(policy.window, quantiles or (0.95,))
     document = {"groups": [
         {"name": "aurum-migration-recording", "rules": recording_rules(names)},
         {"name": "aurum-migration-alerts", "rules": alerting_rules(policy, names, for_)},

@@ -3,14 +3,26 @@
 The defaults: simplified error rate at most legacy's + 1 point and at most 5 %; simplified p95 at
 most 1.5 x legacy's; mismatch rate at most 0.1 %; fewer than ``min_samples`` on a side is
 inconclusive, never a rollback.
+
+A rule is one class that carries all three of its forms: :meth:`Rule.check` (the in-process
+evaluation), :meth:`Rule.alert` (the same test in PromQL, for ``aurum-migrate rules``) and its YAML
+schema (its dataclass fields, under its ``name``). Defining a subclass with a ``name`` and a
+``check`` registers it: policies load it from YAML and the rules generator renders it, with no
+table to edit elsewhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any, ClassVar
 
+from aurum_otel.errors import ConfigurationError
+from aurum_otel.health import promql
+from aurum_otel.health.promql import VS_LEGACY, RecordedNames, quantile_label, side
 from aurum_otel.health.stats import WindowStats
 from aurum_otel.health.verdict import RuleResult, Status, combine_all, combine_any
 from aurum_otel.phase import Implementation
@@ -19,14 +31,48 @@ DEFAULT_MIN_SAMPLES = 20
 DEFAULT_WINDOW = 300.0
 
 
+_KINDS: dict[str, type[Rule]] = {}
+
+
+def rule_kinds() -> Mapping[str, type[Rule]]:
+    """Every leaf rule class by its YAML name, in the order they were defined."""
+    return dict(_KINDS)
+
+
 class Rule:
-    """A health rule. Subclasses implement :meth:`check`; ``&`` and ``|`` compose rules."""
+    """A health rule. Leaf rules are frozen dataclasses that define ``name`` (their YAML key),
+    :meth:`check` and :meth:`alert`; ``&`` and ``|`` compose rules."""
 
     name = "rule"
+    alert_name: ClassVar[str] = "AurumMigrationRule"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "check" in cls.__dict__ and "name" in cls.__dict__:
+            _KINDS[cls.name] = cls
 
     def check(self, stats: WindowStats) -> list[RuleResult]:
         """This rule's findings (leaf rules override this)."""
         raise NotImplementedError
+
+    def alert(self, names: RecordedNames) -> tuple[str, str, str]:
+        """``(alert name, PromQL expression, summary)``: the same test as :meth:`check`, over the
+        recording rules ``names``."""
+        raise TypeError(f"cannot generate PromQL for {type(self).__name__}")
+
+    def quantiles(self) -> tuple[float, ...]:
+        """The latency quantiles whose recording rules :meth:`alert` reads."""
+        return ()
+
+    @classmethod
+    def fields(cls) -> frozenset[str]:
+        """The YAML schema: the fields a policy may set (the dataclass fields)."""
+        return frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    @classmethod
+    def validate(cls, options: Mapping[str, float], where: str) -> None:
+        """Raise :class:`ConfigurationError` for options out of range (numbers >= 0 are checked
+        already)."""
 
     def evaluate(self, stats: WindowStats) -> tuple[Status, list[RuleResult]]:
         """The rule's status and the findings behind it (inconclusive on unusable figures)."""
@@ -107,6 +153,32 @@ class ErrorRateRule(Rule):
     min_samples: int = DEFAULT_MIN_SAMPLES
     confidence: float = 0.99
     name = "error_rate"
+    alert_name = "AurumMigrationErrorRate"
+
+    @classmethod
+    def validate(cls, options: Mapping[str, float], where: str) -> None:
+        if not 0 <= options.get("confidence", 0.99) < 1:
+            raise ConfigurationError(f"{where}.confidence", options["confidence"],
+                                     "a number in [0, 1)")
+
+    def alert(self, names: RecordedNames) -> tuple[str, str, str]:
+        s_ratio, l_ratio = side(names.error_ratio, "simplified"), side(names.error_ratio, "legacy")
+        s_calls, l_calls = side(names.calls, "simplified"), side(names.calls, "legacy")
+        s_var = f"({s_ratio} * (1 - {s_ratio}) / {s_calls})"
+        l_var = f"({l_ratio} * (1 - {l_ratio}) / {l_calls})"
+        z, impl = f"{self.z:.6g}", promql.IMPL
+        absolute = (f"(({s_ratio} - {self.max_rate:g}) > {z} * sqrt({s_var}))"
+                    f" and {s_calls} >= {self.min_samples}")
+        relative = (
+            f"(({s_ratio} - {VS_LEGACY} ({l_ratio} + {self.max_increase:g}))"
+            f" > ({z} * sqrt({s_var} + {VS_LEGACY} {l_var})))"
+            f" and {s_calls} >= {self.min_samples}"
+            f" and ignoring({impl}) {l_calls} >= {self.min_samples}"
+            f" and ignoring({impl}) ({l_ratio} + {self.max_increase:g}) < {self.max_rate:g}"
+        )
+        return (self.alert_name, f"({absolute}) or ({relative})",
+                f"simplified error rate above legacy + {self.max_increase:g} or "
+                f"{self.max_rate:g} (significant at {self.confidence:g})")
 
     @property
     def z(self) -> float:
@@ -170,6 +242,26 @@ class LatencyRule(Rule):
     min_samples: int = DEFAULT_MIN_SAMPLES
     min_increase: float = 0.005
     name = "latency"
+    alert_name = "AurumMigrationLatency"
+
+    @classmethod
+    def validate(cls, options: Mapping[str, float], where: str) -> None:
+        if not 0 < options.get("quantile", 0.95) < 1:
+            raise ConfigurationError(f"{where}.quantile", options["quantile"], "a number in (0, 1)")
+
+    def quantiles(self) -> tuple[float, ...]:
+        return (self.quantile,)
+
+    def alert(self, names: RecordedNames) -> tuple[str, str, str]:
+        recorded, impl = names.latency(self.quantile), promql.IMPL
+        s_p95, l_p95 = side(recorded, "simplified"), side(recorded, "legacy")
+        expr = (f"({s_p95} / {VS_LEGACY} {l_p95} > {self.max_ratio:g})"
+                f" and ({s_p95} - {VS_LEGACY} {l_p95} > {self.min_increase:g})"
+                f" and {side(names.calls, 'simplified')} >= {self.min_samples}"
+                f" and ignoring({impl}) {side(names.calls, 'legacy')} >= {self.min_samples}")
+        label = quantile_label(self.quantile).replace("_", ".")
+        return (self.alert_name, expr,
+                f"simplified {label} above {self.max_ratio:g}x legacy {label}")
 
     def check(self, stats: WindowStats) -> list[RuleResult]:
         samples = _samples(stats)
@@ -208,6 +300,12 @@ class MismatchRule(Rule):
     max_rate: float = 0.001
     min_samples: int = DEFAULT_MIN_SAMPLES
     name = "mismatch_rate"
+    alert_name = "AurumMigrationMismatch"
+
+    def alert(self, names: RecordedNames) -> tuple[str, str, str]:
+        expr = (f"({names.mismatch_ratio} > {self.max_rate:g})"
+                f" and {names.compared} >= {self.min_samples}")
+        return self.alert_name, expr, f"shadow mismatch rate above {self.max_rate:g}"
 
     def check(self, stats: WindowStats) -> list[RuleResult]:
         compared = stats.matches + stats.mismatches

@@ -22,7 +22,7 @@ from tests.integration.conftest import Pipeline, wait_for
 APP = textwrap.dedent("""
     import sys
     from aurum_otel import migrated
-    from aurum_otel.telemetry import setup_telemetry
+    from aurum_otel.setup import setup_telemetry
 
     handle = setup_telemetry("first-sample", endpoint=sys.argv[2], export_interval_millis=60_000,
                              metrics_file=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aurum_otel import FileStore, Phase, Rollout
-from aurum_otel.metrics_file import merge
+from aurum_otel.guide.metrics_file import merge
 
 
 def run(state: Path, *args: str, env: dict[str, str] | None = None

@@ -17,8 +17,8 @@ from aurum_otel import semconv, testing
 from aurum_otel.cli import cli, control
 from aurum_otel.health.stats import SideStats, WindowStats
 from aurum_otel.phase import Phase, Rollout
+from aurum_otel.setup import TelemetryHandle
 from aurum_otel.store import FileStore
-from aurum_otel.telemetry import TelemetryHandle
 
 
 class Exported:

@@ -12,7 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aurum_otel import FileStore, Phase, Rollout, metrics_file, migrated
+from aurum_otel import FileStore, Phase, Rollout, migrated
+from aurum_otel.guide import metrics_file
+from aurum_otel.guide.file_source import FileHealthSource, read_metrics_file
+from aurum_otel.guide.metrics_file import merge
 from aurum_otel.health import HealthPolicy, Status
 from aurum_otel.health.file import (
     BUCKET_SECONDS,
@@ -21,8 +24,14 @@ from aurum_otel.health.file import (
     add_to_windows,
     select_buckets,
 )
-from aurum_otel.metrics_file import FileHealthSource, MetricsFileWriter, merge, read_metrics_file
 from aurum_otel.registry import configure, get_registry
+
+
+def MetricsFileWriter(path: Path, **options: Any) -> metrics_file.MetricsFileWriter:
+    """A writer of the registry's counts (its aggregator and phases), not the one it owns."""
+    registry = get_registry()
+    return metrics_file.MetricsFileWriter(path, aggregator=registry.instruments().aggregator,
+                                          phases=registry.phases, **options)
 
 
 def _worker(state_dir: str, worker: int, calls: int) -> None:

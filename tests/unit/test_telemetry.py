@@ -15,7 +15,7 @@ import pytest
 
 import aurum_otel
 from aurum_otel.errors import ConfigurationError
-from aurum_otel.telemetry import resolve_exit_budget, setup_telemetry
+from aurum_otel.setup import resolve_exit_budget, setup_telemetry
 
 
 def _env(**changes: str) -> dict[str, str]:
@@ -52,7 +52,7 @@ def black_hole() -> Iterator[int]:
 APP = textwrap.dedent("""
     import sys, time
     from aurum_otel import migrated
-    from aurum_otel.telemetry import setup_telemetry
+    from aurum_otel.setup import setup_telemetry
 
     kwargs = {"exit_budget": float(sys.argv[1])} if sys.argv[1] != "env" else {}
     handle = setup_telemetry("exit-test", endpoint=sys.argv[2], export_interval_millis=60_000,
@@ -112,7 +112,7 @@ def test_the_exit_budget_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
 GUIDE_APP = textwrap.dedent("""
     import sys
     from aurum_otel.settings import load_settings
-    from aurum_otel.telemetry import setup_telemetry
+    from aurum_otel.setup import setup_telemetry
 
     for _ in range(4):
         load_settings()

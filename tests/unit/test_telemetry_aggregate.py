@@ -3,8 +3,8 @@ from __future__ import annotations
 import threading
 import tracemalloc
 
-from aurum_otel.aggregate import Aggregator
 from aurum_otel.phase import Implementation, Outcome, Phase, Role
+from aurum_otel.telemetry.aggregate import Aggregator
 
 KEY = ("orders", Phase.HYBRID, Implementation.SIMPLIFIED, Role.AUTHORITATIVE, Outcome.SUCCESS)
 

@@ -12,8 +12,8 @@ import bisect
 import threading
 from dataclasses import dataclass
 
-from aurum_otel import semconv
 from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
+from aurum_otel.telemetry import semconv
 
 CallKey = tuple[str, Phase, Implementation, Role, Outcome]
 ComparisonKey = tuple[str, Phase, Comparison]

@@ -13,10 +13,10 @@ from typing import Any
 
 from aurum_otel.control import Controller
 from aurum_otel.errors import ConfigurationError, CorruptStateError
+from aurum_otel.guide.file_source import FileHealthSource, read_metrics_file, section_name
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.stats import HealthSource
 from aurum_otel.health.verdict import Status
-from aurum_otel.metrics_file import FileHealthSource, read_metrics_file, section_name
 from aurum_otel.phase import Implementation, Phase
 from aurum_otel.registry import get_registry
 

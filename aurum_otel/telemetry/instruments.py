@@ -1,0 +1,283 @@
+"""The hot path's instruments: a tracer, the counters and attribute sets built once.
+
+:class:`Instruments` are made per provider pair and owned by the registry (an
+:class:`InstrumentSet`), so :func:`aurum_otel.reset` forgets their counts. Call and comparison
+counts go to a lock-free per-thread :class:`~aurum_otel.telemetry.aggregate.Aggregator` that
+OpenTelemetry reads through observable counters at collection time.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.trace import TracerProvider
+
+from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
+from aurum_otel.telemetry import semconv
+from aurum_otel.telemetry.aggregate import Aggregator
+from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes
+
+__all__ = ["Attributes", "InstrumentSet", "Instruments", "feature_flag_event",
+           "monitoring_explicitly_on"]
+
+VERSION = "0.1.0"
+Attributes = Mapping[str, str]
+
+
+_ORDINARY_SOURCES = frozenset({"store", "default"})
+
+
+class Instruments:
+    """The tracer, the metric instruments and cached attribute sets for one provider pair.
+
+    Call and comparison counts go to a lock-free per-thread :class:`Aggregator`; OpenTelemetry
+    reads them through observable counters at collection time, so a routed call never takes
+    the SDK's per-instrument locks. Latency histograms come from the spans (the collector's
+    ``span_metrics`` connector) and, in process, from the aggregator's buckets.
+    """
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        self.aggregator = Aggregator()
+        # The meter provider's counters read whichever Instruments was made for it last: after
+        # reset(), the new (empty) aggregator, not the forgotten one.
+        self._meters = _meters_of(meter_provider)
+        self._meters.source = self
+        self.tracer = trace.get_tracer(
+            semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
+        )
+        self._lock = threading.Lock()
+        self._span_attrs: dict[tuple[Any, ...], Attributes] = {}
+        self._event_attrs: dict[tuple[str, Phase], Any] = {}
+        self._call_attrs: dict[tuple[str, Phase, Implementation, Role, Outcome], Attributes] = {}
+        self._comparison_attrs: dict[tuple[str, Phase, Comparison], Attributes] = {}
+
+    def with_tracer(self, tracer_provider: TracerProvider | None) -> Instruments:
+        """The same meters and aggregator, tracing to another provider."""
+        clone = copy.copy(self)
+        clone.tracer = trace.get_tracer(
+            semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
+        )
+        return clone
+
+    @property
+    def transitions(self) -> Any:
+        """The transitions counter (one per meter provider, like the observable counters)."""
+        return self._meters.transitions
+
+    def span_attributes(self, name: str, phase: Phase, implementation: Implementation,
+                        source: str | None = None, *, outcome: bool = True) -> Attributes:
+        key = (name, phase, implementation, source, outcome)
+        attrs = self._span_attrs.get(key)
+        if attrs is None:
+            attrs = {
+                semconv.ATTR_NAME: name,
+                semconv.ATTR_PHASE: phase.value,
+                semconv.ATTR_IMPLEMENTATION: implementation.value,
+            }
+            if outcome:  # the usual outcome, set up front: only an error or a fallback changes it
+                attrs[semconv.ATTR_OUTCOME] = Outcome.SUCCESS.value
+            # Each attribute is validated by the SDK on every span: the usual sources (the
+            # store, the default) go unsaid; the ones an operator must notice are tagged.
+            if source is not None and source not in _ORDINARY_SOURCES:
+                attrs[semconv.ATTR_PHASE_SOURCE] = source
+            with self._lock:
+                self._span_attrs[key] = attrs
+        return attrs
+
+    def shadow_attributes(self, name: str, phase: Phase, implementation: Implementation
+                          ) -> Attributes:
+        key = (name, phase, implementation, "shadow")
+        attrs = self._span_attrs.get(key)
+        if attrs is None:
+            attrs = {**self.span_attributes(name, phase, implementation, outcome=False),
+                     semconv.ATTR_ROLE: Role.SHADOW.value}
+            with self._lock:
+                self._span_attrs[key] = attrs
+        return attrs
+
+    def add_feature_flag_event(self, span: Any, name: str, phase: Phase,
+                               timestamp: int | None = None) -> None:
+        """Add the ``feature_flag.evaluation`` event (OTel feature-flag conventions).
+
+        On the SDK's spans the event's attributes are validated once per (name, phase) and
+        shared, instead of on every call; other spans get a plain ``add_event``.
+        """
+        key = (name, phase)
+        attributes = self._event_attrs.get(key)
+        if attributes is None:
+            attributes = frozen_attributes(feature_flag_event(name, phase))
+            with self._lock:
+                self._event_attrs[key] = attributes
+        add_event_at(span, semconv.EVENT_FEATURE_FLAG, attributes, timestamp)
+
+    def call_attributes(
+        self, name: str, phase: Phase, implementation: Implementation, role: Role, outcome: Outcome
+    ) -> Attributes:
+        key = (name, phase, implementation, role, outcome)
+        attrs = self._call_attrs.get(key)
+        if attrs is None:
+            attrs = {
+                semconv.ATTR_NAME: name,
+                semconv.ATTR_PHASE: phase.value,
+                semconv.ATTR_IMPLEMENTATION: implementation.value,
+                semconv.ATTR_ROLE: role.value,
+                semconv.ATTR_OUTCOME: outcome.value,
+            }
+            with self._lock:
+                self._call_attrs[key] = attrs
+        return attrs
+
+    def comparison_attributes(self, name: str, phase: Phase, result: Comparison) -> Attributes:
+        key = (name, phase, result)
+        attrs = self._comparison_attrs.get(key)
+        if attrs is None:
+            attrs = {
+                semconv.ATTR_NAME: name,
+                semconv.ATTR_PHASE: phase.value,
+                semconv.ATTR_COMPARISON: result.value,
+            }
+            with self._lock:
+                self._comparison_attrs[key] = attrs
+        return attrs
+
+    def record_call(
+        self,
+        name: str,
+        phase: Phase,
+        implementation: Implementation,
+        role: Role,
+        outcome: Outcome,
+        seconds: float,
+    ) -> None:
+        self.aggregator.record_call((name, phase, implementation, role, outcome), seconds)
+
+    def record_comparison(self, name: str, phase: Phase, result: Comparison) -> None:
+        self.aggregator.record_comparison((name, phase, result))
+
+
+class _Meters:
+    """One meter provider's counters, created once for the provider's life.
+
+    The SDK keeps one instrument per name per meter provider: asking again for an observable
+    counter of the same name returns the first one, with its first callbacks. So the counters
+    are made once per provider, and their callbacks read :attr:`source`, the provider's latest
+    :class:`Instruments` (whose aggregator the registry of the moment owns).
+    """
+
+    def __init__(self, meter_provider: MeterProvider | None) -> None:
+        self.source: Instruments | None = None
+        meter = metrics.get_meter(
+            semconv.INSTRUMENTATION_SCOPE, VERSION, meter_provider=meter_provider
+        )
+        self.calls = meter.create_observable_counter(
+            semconv.METRIC_CALLS,
+            callbacks=[self._observe_calls],
+            unit="{call}",
+            description="Calls routed by aurum-otel, per implementation, role and outcome.",
+        )
+        self.comparisons = meter.create_observable_counter(
+            semconv.METRIC_COMPARISONS,
+            callbacks=[self._observe_comparisons],
+            unit="{comparison}",
+            description="Shadow comparisons, by result.",
+        )
+        self.transitions = meter.create_counter(
+            semconv.METRIC_TRANSITIONS,
+            unit="{transition}",
+            description="Phase transitions, by from, to and reason.",
+        )
+
+    def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
+        source = self.source
+        if source is not None:
+            for key, totals in source.aggregator.calls().items():
+                yield Observation(totals.count, source.call_attributes(*key))
+
+    def _observe_comparisons(self, options: CallbackOptions) -> Iterable[Observation]:
+        source = self.source
+        if source is not None:
+            for key, count in source.aggregator.comparisons().items():
+                yield Observation(count, source.comparison_attributes(*key))
+
+
+class _Global:
+    """The key of the global providers (weak-referenceable, never collected)."""
+
+
+_GLOBAL = _Global()
+# Mirrors the SDK's own per-provider instrument table (see _Meters); holds no counts.
+_meters_lock = threading.Lock()
+_meters: weakref.WeakKeyDictionary[Any, _Meters] = weakref.WeakKeyDictionary()
+
+
+def _meters_of(meter_provider: MeterProvider | None) -> _Meters:
+    # ``None`` is its own key (the global providers, through OpenTelemetry's proxies), so code
+    # that ran before setup_telemetry() and code after it share one set of counters.
+    key = meter_provider if meter_provider is not None else _GLOBAL
+    with _meters_lock:
+        found = _meters.get(key)
+        if found is None:
+            found = _meters[key] = _Meters(meter_provider)
+        return found
+
+
+class InstrumentSet:
+    """The :class:`Instruments` of each provider pair, for one registry's life.
+
+    Providers of one meter share one aggregator (a second tracer provider gets a clone that
+    traces elsewhere and counts in the same place).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_pair: dict[tuple[Any, Any], Instruments] = {}
+
+    def get(self, tracer_provider: Any = None, meter_provider: Any = None
+            ) -> tuple[Instruments, bool]:
+        """The pair's instruments, and whether they were made now (with a new aggregator)."""
+        pair = (tracer_provider, meter_provider)
+        found = self._by_pair.get(pair)
+        if found is not None:
+            return found, False
+        with self._lock:
+            found = self._by_pair.get(pair)
+            if found is not None:
+                return found, False
+            shared = next((i for (_, m), i in self._by_pair.items() if m is meter_provider), None)
+            found = Instruments(tracer_provider, meter_provider) if shared is None else (
+                shared.with_tracer(tracer_provider))
+            self._by_pair[pair] = found
+            return found, shared is None
+
+    def aggregators(self) -> list[Aggregator]:
+        with self._lock:
+            return list({id(i.aggregator): i.aggregator for i in self._by_pair.values()}.values())
+
+
+MONITORING_VARIABLE = "AURUM_ENABLE_MIGRATION_MONITORING"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def monitoring_explicitly_on() -> bool:
+    """``AURUM_ENABLE_MIGRATION_MONITORING`` is set, and to a true value (the guide's step)."""
+    return os.environ.get(MONITORING_VARIABLE, "").strip().lower() in _TRUE
+
+
+def feature_flag_event(name: str, phase: Phase) -> dict[str, str]:
+    """The ``feature_flag.evaluation`` event attributes (OTel feature-flag conventions)."""
+    return {
+        semconv.ATTR_FF_KEY: semconv.FF_KEY.format(name=name),
+        semconv.ATTR_FF_VARIANT: phase.value,
+        semconv.ATTR_FF_PROVIDER: semconv.FF_PROVIDER,
+    }
