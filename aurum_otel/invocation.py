@@ -25,6 +25,7 @@ from aurum_otel.phase import Implementation, Outcome, PhaseState, Role, SkipReas
 from aurum_otel.router import Decision
 from aurum_otel.shadow import Offer, ShadowRun
 from aurum_otel.shadow.snapshot import immutable, take
+from aurum_otel.telemetry.sdk import start_time_of
 
 if TYPE_CHECKING:
     from aurum_otel.route import Router
@@ -173,7 +174,7 @@ class Invocation:
 
         The span ends ``elapsed`` after it started: its duration is the one the call counted.
         """
-        start_time: int | None = getattr(self._span, "start_time", None)
+        start_time = start_time_of(self._span)
         end_time = None if start_time is None else start_time + int(elapsed * 1e9)
         self._end(Outcome.SUCCESS, elapsed, None, end_time)
 
@@ -205,7 +206,7 @@ class Invocation:
             self._tags_pending = False
             self.instruments.add_feature_flag_event(
                 span, self.router.name, self.decision.phase,
-                timestamp=getattr(span, "start_time", None),
+                timestamp=start_time_of(span),
             )
 
     def _record(self, implementation: Implementation, outcome: Outcome, elapsed: float) -> None:

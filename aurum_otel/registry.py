@@ -26,7 +26,6 @@ from aurum_otel.health.file import FILE_NAME, step_label
 from aurum_otel.mismatch_log import MismatchLog
 from aurum_otel.resolve import MigrationRuntime, Resolved
 from aurum_otel.shadow import ShadowExecutor
-from aurum_otel.shadow.run import mismatch_log as _shadow_mismatch_log
 from aurum_otel.store import PhaseStore, store_from_url
 from aurum_otel.telemetry.aggregate import Aggregator
 from aurum_otel.telemetry.instruments import Instruments, InstrumentSet, monitoring_explicitly_on
@@ -58,6 +57,7 @@ class Registry:
         # A bad global value takes only its own default (logged once); the others keep theirs.
         self.global_flags = GlobalFlags.from_env(strict=False)
         self._store = store
+        self._owns_store = False  # a store passed in stays its caller's to close
         self._store_error: ConfigurationError | StateError | None = None
         self._logged: set[str] = set()
         self.tracer_provider = tracer_provider
@@ -73,7 +73,7 @@ class Registry:
         self._instruments = InstrumentSet()
         self._writers: dict[Aggregator, MetricsFileWriter] = {}
         # The shadow runs log through this one log (owned here: reset() clears it).
-        self.mismatch_log: MismatchLog = _shadow_mismatch_log
+        self.mismatch_log = MismatchLog()
         if store is not None:
             self._listen(store)
 
@@ -103,6 +103,7 @@ class Registry:
                     else:
                         self._listen(store)
                         self._store = store
+                        self._owns_store = True
         return self._store, self._store_error
 
     def log_once(self, key: str, message: str, *args: Any) -> None:
@@ -215,9 +216,15 @@ class Registry:
         self.mismatch_log = old.mismatch_log
 
     def close(self) -> None:
-        """Stop what this registry owns: shadow workers, metrics-file writers (flushed)."""
+        """Stop what this registry owns: shadow workers, metrics-file writers (flushed), and the
+        store it built from ``AURUM_STATE_URL`` (a Redis reader thread)."""
         if self._shadows is not None:
             self._shadows.shutdown()
+        if self._owns_store and self._store is not None:
+            try:
+                self._store.close()
+            except Exception:
+                logger.warning("closing the phase store failed", exc_info=True)
         with self._lock:
             writers, self._writers = list(self._writers.values()), {}
         for writer in writers:
@@ -285,8 +292,6 @@ def reset() -> None:
     if old is not None:
         old.close()
         old.mismatch_log.reset()
-    else:
-        _shadow_mismatch_log.reset()
 
 
 def current_aggregator() -> Aggregator:

@@ -158,6 +158,7 @@ class Router:
         )
         # A dual write's second write completes before the call returns (on its own thread).
         self.shadows = InlineExecutor() if self.options.dual_write else registry.shadows
+        self.mismatch_log = registry.mismatch_log
         self.rand = registry.rand
         self._touched: Phase | None = None
         self._hint: Resolved | None = None

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from aurum_otel.forensics import capture as forensics_capture
 from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.registry import Registry, configure, get_registry
 from aurum_otel.registry import reset as _reset_registry
@@ -37,8 +38,10 @@ from aurum_otel.telemetry import Aggregator, semconv
 
 def reset() -> None:
     """Forget all process-wide state: cached phases, the store, the providers, the shadow
-    workers, the instruments and their counts, readers, metrics-file writers, the mismatch log."""
+    workers, the instruments and their counts, readers, metrics-file writers, the mismatch log,
+    and captured mismatch examples not yet stored."""
     _reset_registry()
+    forensics_capture.reset()
 
 
 class CapturedTelemetry:

@@ -200,7 +200,16 @@ source_option = click.option(
 url_option = click.option("--prometheus-url", envvar="AURUM_PROMETHEUS_URL",
                           help="Prometheus base URL [env AURUM_PROMETHEUS_URL; default "
                                "http://127.0.0.1:9090].")
-rules_option = click.option("--rules", type=click.Path(dir_okay=False),
+class FilePath(click.Path):
+    """A path option that refuses, as a usage error, what the OS cannot open (a NUL byte)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if "\x00" in str(value):
+            self.fail("a file name cannot hold a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+rules_option = click.option("--rules", type=FilePath(dir_okay=False),
                             help="Health rules YAML (default: the built-in rules).")
 window_option = click.option("--window", type=FiniteFloat(0, 365 * 86400, min_open=True),
                              help="Window in seconds (default 300).")

@@ -15,6 +15,7 @@ import click
 from aurum_otel.cli.app import cli
 from aurum_otel.cli.common import (
     EXIT_ERROR,
+    FilePath,
     fail,
     known_migrations,
     resolve_name,
@@ -114,7 +115,7 @@ def _nothing(name: str, since: float | None, sink: Sink) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--jaeger-url", envvar="AURUM_JAEGER_URL",
               help="Jaeger UI base URL for trace links [env AURUM_JAEGER_URL].")
-@click.option("--export-pytest", "export", type=click.Path(dir_okay=False),
+@click.option("--export-pytest", "export", type=FilePath(dir_okay=False),
               help="Write a pytest module with one case per signature (needs --target).")
 @target_option
 def mismatches(name: str, since: float | None, as_json: bool, jaeger_url: str | None,

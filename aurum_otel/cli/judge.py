@@ -16,6 +16,7 @@ from aurum_otel.cli.common import (
     EXIT_INCONCLUSIVE,
     EXIT_OK,
     EXIT_UNHEALTHY,
+    FilePath,
     PromDuration,
     console,
     fail,
@@ -84,9 +85,9 @@ def print_verdict(verdict: Verdict) -> None:
 @cli.command()
 @rules_option
 @window_option
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
+@click.option("--output", "-o", type=FilePath(dir_okay=False),
               help="Write the rules here instead of standard output (the folder must exist).")
-@click.option("--check", "check_path", type=click.Path(dir_okay=False),
+@click.option("--check", "check_path", type=FilePath(dir_okay=False),
               help="Exit 3 if this file differs from what would be generated.")
 @click.option("--for", "for_", type=PromDuration(), default="30s", show_default=True,
               help="How long an alert condition must hold before it fires (30s, 5m, 1h...).")

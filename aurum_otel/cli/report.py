@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from aurum_otel.cli.app import cli
-from aurum_otel.cli.common import FiniteFloat, known_migrations, resolve_name
+from aurum_otel.cli.common import FilePath, FiniteFloat, known_migrations, resolve_name
 from aurum_otel.registry import get_registry
 from aurum_otel.report import SOURCES, LiveServer, ReportOptions, build_report, parse_since, write_report
 
@@ -54,7 +54,7 @@ def _make_options(names: tuple[str, ...], source: str, since: str | None,
 
 @cli.command()
 @_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("-o", "--output", type=FilePath(dir_okay=False, path_type=Path), required=True,
               help="The HTML file to write (one self-contained file, works offline).")
 def report(output: Path, **kwargs: Any) -> None:
     """Write an HTML report: plots of every migration over time, and traces side by side."""

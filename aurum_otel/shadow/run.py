@@ -24,7 +24,6 @@ from aurum_otel import nesting, semconv
 from aurum_otel.compare import ComparisonResult, as_result
 from aurum_otel.errors import error_type
 from aurum_otel.hooks import MismatchReport, call_hook
-from aurum_otel.mismatch_log import MismatchLog
 from aurum_otel.phase import Comparison, Implementation, Outcome, Role, Rollout, SkipReason
 from aurum_otel.router import Decision
 from aurum_otel.shadow import capture
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     from aurum_otel.shadow.scope import ShadowScope
 
 logger = logging.getLogger("aurum_otel")
-mismatch_log = MismatchLog()
 
 _clock = time.perf_counter
 
@@ -354,7 +352,7 @@ class ShadowRun:
             shadow_error=error_type(shadow_error) if shadow_error else None,
             trace_id=trace_id,
         )
-        mismatch_log.report(report)  # rate-limited per migration; every one is counted anyway
+        self.router.mismatch_log.report(report)  # rate-limited; every one is counted anyway
         call_hook(self.router.options.hooks, "on_mismatch", report)
 
     def _span_now(self) -> None:

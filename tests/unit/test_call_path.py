@@ -588,3 +588,26 @@ def test_an_async_shadow_cut_off_at_its_deadline_says_timeout_error(shadowing: P
         assert attributes["error.type"] == "TimeoutError"
         assert attributes["aurum.migration.comparison"] == "timeout"
         assert _comparisons(telemetry) == {"timeout": 1}
+
+
+def test_the_inline_executor_never_waits_past_a_shadows_deadline(shadowing: Path) -> None:
+    from aurum_otel.shadow import InlineExecutor
+
+    gate = threading.Event()
+
+    @migrated("m", shadow_timeout=0.1)
+    def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    def _hangs() -> int:
+        gate.wait(5)
+        return 1
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        get_registry()._shadows = InlineExecutor()
+        started = time.monotonic()
+        assert fetch() == 1
+        assert time.monotonic() - started < 1.0
+        assert _comparisons(telemetry) == {"timeout": 1}
+        gate.set()

@@ -101,12 +101,43 @@ def test_reset_forgets_the_health_reader_that_setup_telemetry_attached() -> None
 
 
 def test_reset_forgets_what_the_mismatch_log_held_back(caplog: pytest.LogCaptureFixture) -> None:
-    from aurum_otel.shadow.run import mismatch_log  # what the shadow runs log through
+    from aurum_otel.registry import get_registry
 
     with caplog.at_level(logging.WARNING):
+        mismatch_log = get_registry().mismatch_log  # what the shadow runs log through
         for _ in range(50):
             mismatch_log.emit("orders", "mismatch")  # past the burst: held back
         aurum_otel.reset()
         caplog.clear()
+        mismatch_log = get_registry().mismatch_log
         assert mismatch_log.emit("orders", "after reset")
     assert [r.getMessage() for r in caplog.records] == ["after reset"]
+
+
+def test_reset_closes_the_store_it_built_and_never_one_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store built from AURUM_STATE_URL (a Redis reader thread) was left running by every
+    reset()/configure(); a store passed in is its caller's to close."""
+    import aurum_otel.registry as registry_module
+    from aurum_otel import FileStore
+    from aurum_otel.registry import configure, get_registry
+
+    closed: list[str] = []
+
+    class Owned(FileStore):
+        def close(self) -> None:
+            closed.append("owned")
+
+    class Given(FileStore):
+        def close(self) -> None:
+            closed.append("given")
+
+    monkeypatch.setattr(registry_module, "store_from_url",
+                        lambda url, state_dir: Owned.in_dir(tmp_path))
+    get_registry().store.snapshot()
+    aurum_otel.reset()
+    assert closed == ["owned"]
+    configure(store=Given.in_dir(tmp_path))
+    aurum_otel.reset()
+    assert closed == ["owned"]
