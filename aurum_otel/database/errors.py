@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from urllib.parse import quote, quote_plus
 
-from aurum_otel.errors import AurumOtelError
-from aurum_otel.invocation import error_type
+from aurum_otel.errors import AurumOtelError, error_type
 
 REDACTED = "<redacted>"
 

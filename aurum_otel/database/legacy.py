@@ -40,8 +40,7 @@ from aurum_otel.database.retry import RetryPolicy
 from aurum_otel.database.spans import DB_RESPONSE_RETURNED_ROWS, DatabaseSpans
 from aurum_otel.database.sql import operation_name
 from aurum_otel.database.statement import execute_statement, fetch_rows
-from aurum_otel.errors import AurumOtelError
-from aurum_otel.invocation import error_type
+from aurum_otel.errors import AurumOtelError, error_type
 
 logger = logging.getLogger("aurum_otel.database")
 T = TypeVar("T")

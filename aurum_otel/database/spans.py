@@ -21,7 +21,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 from aurum_otel.database.config import ConnectionConfig
 from aurum_otel.database.errors import error_name
 from aurum_otel.database.sql import operation_name, sanitize
-from aurum_otel.invocation import error_type
+from aurum_otel.errors import error_type
 from aurum_otel.registry import generation, get_registry
 
 SCOPE = "aurum_otel.database"
