@@ -3,7 +3,9 @@
 :class:`Instruments` are made per provider pair and owned by the registry (an
 :class:`InstrumentSet`), so :func:`aurum_otel.reset` forgets their counts. Call and comparison
 counts go to a lock-free per-thread :class:`~aurum_otel.telemetry.aggregate.Aggregator` that
-OpenTelemetry reads through observable counters at collection time.
+OpenTelemetry reads through observable counters at collection time. A comparison recorded with a
+sampled span leaves that span's ids for the next collection: the comparisons counter's exemplar,
+which links a point in Prometheus to the trace in Jaeger.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
-from opentelemetry.trace import TracerProvider
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TracerProvider
 
 from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 from aurum_otel.telemetry import semconv
-from aurum_otel.telemetry.aggregate import Aggregator
+from aurum_otel.telemetry.aggregate import Aggregator, ComparisonKey
 from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes
 
 __all__ = ["Attributes", "InstrumentSet", "Instruments", "feature_flag_event",
@@ -32,6 +35,9 @@ Attributes = Mapping[str, str]
 
 
 _ORDINARY_SOURCES = frozenset({"store", "default"})
+# An observation without a context is linked by the SDK to the collecting thread's current span,
+# which has nothing to do with the counts: this one (not empty, never sampled) links nothing.
+_UNLINKED = trace.set_span_in_context(trace.INVALID_SPAN)
 
 
 class Instruments:
@@ -61,6 +67,10 @@ class Instruments:
         self._event_attrs: dict[tuple[str, Phase], Any] = {}
         self._call_attrs: dict[tuple[str, Phase, Implementation, Role, Outcome], Attributes] = {}
         self._comparison_attrs: dict[tuple[str, Phase, Comparison], Attributes] = {}
+        # Per comparison series, the ids of the latest sampled span that counted in it: the
+        # exemplar of its next point. Ids only (never the span: it must not outlive its run),
+        # replaced by a lock-free dict store.
+        self._links: dict[ComparisonKey, SpanContext] = {}
 
     def with_tracer(self, tracer_provider: TracerProvider | None) -> Instruments:
         """The same meters and aggregator, tracing to another provider."""
@@ -162,8 +172,19 @@ class Instruments:
     ) -> None:
         self.aggregator.record_call((name, phase, implementation, role, outcome), seconds)
 
-    def record_comparison(self, name: str, phase: Phase, result: Comparison) -> None:
-        self.aggregator.record_comparison((name, phase, result))
+    def record_comparison(self, name: str, phase: Phase, result: Comparison,
+                          span: Span | None = None) -> None:
+        """Count a comparison; ``span`` (else the current span), if sampled, is its exemplar."""
+        key = (name, phase, result)
+        self.aggregator.record_comparison(key)
+        ids = (span if span is not None else trace.get_current_span()).get_span_context()
+        if ids.trace_flags.sampled:  # what the SDK's trace-based exemplar filter keeps
+            self._links[key] = ids
+
+    def exemplar_context(self, key: ComparisonKey) -> Context:
+        """The context whose span the comparison series ``key``'s next point links to."""
+        ids = self._links.get(key)
+        return _UNLINKED if ids is None else trace.set_span_in_context(NonRecordingSpan(ids))
 
 
 class _Meters:
@@ -202,13 +223,14 @@ class _Meters:
         source = self.source
         if source is not None:
             for key, totals in source.aggregator.calls().items():
-                yield Observation(totals.count, source.call_attributes(*key))
+                yield Observation(totals.count, source.call_attributes(*key), context=_UNLINKED)
 
     def _observe_comparisons(self, options: CallbackOptions) -> Iterable[Observation]:
         source = self.source
         if source is not None:
             for key, count in source.aggregator.comparisons().items():
-                yield Observation(count, source.comparison_attributes(*key))
+                yield Observation(count, source.comparison_attributes(*key),
+                                  context=source.exemplar_context(key))
 
 
 class _Global:
