@@ -33,13 +33,13 @@ MUTMUT="$ROOT/.venv/bin/mutmut"
 spec() {
     case "$1" in
         router) echo "aurum_otel/router.py|tests/unit/test_router.py tests/unit/test_promises_router.py" ;;
-        shadow) echo "aurum_otel/shadow/*|tests/unit/test_shadow.py tests/unit/test_call_path.py tests/unit/test_caller_contract.py tests/unit/test_promises_shadow.py --deselect=tests/unit/test_call_path.py::test_the_guides_example_never_crashes_closing_its_client" ;;
-        stores) echo "aurum_otel/stores/file.py aurum_otel/stores/files.py aurum_otel/stores/model.py aurum_otel/stores/url.py aurum_otel/store.py aurum_otel/_files.py|tests/unit/test_store.py tests/unit/test_store_config.py tests/unit/test_store_records.py tests/unit/test_promises_stores.py" ;;
-        control) echo "aurum_otel/control.py|tests/unit/test_control.py tests/unit/test_control_resume.py tests/unit/test_promises_control.py" ;;
-        openfeature) echo "aurum_otel/openfeature_source.py aurum_otel/stores/openfeature*.py|tests/unit/test_openfeature_source.py tests/unit/test_promises_openfeature_source.py" ;;
+        shadow) echo "aurum_otel/shadow/*|tests/unit/shadow/test_shadow.py tests/unit/shadow/test_call_path.py tests/unit/shadow/test_caller_contract.py tests/unit/shadow/test_promises.py --deselect=tests/unit/shadow/test_call_path.py::test_the_guides_example_never_crashes_closing_its_client" ;;
+        stores) echo "aurum_otel/stores/file.py aurum_otel/stores/files.py aurum_otel/stores/model.py aurum_otel/stores/url.py aurum_otel/store.py aurum_otel/_files.py|tests/unit/stores/test_file.py tests/unit/stores/test_files.py tests/unit/stores/test_url.py tests/unit/stores/test_file_records.py tests/unit/stores/test_promises.py" ;;
+        control) echo "aurum_otel/control/*|tests/unit/test_control.py tests/unit/test_control_resume.py tests/unit/test_promises_control.py" ;;
+        openfeature) echo "aurum_otel/stores/openfeature*.py|tests/unit/stores/test_openfeature.py tests/unit/stores/test_promises_openfeature.py" ;;
         compare) echo "aurum_otel/compare.py|tests/unit/test_compare.py tests/unit/test_compare_properties.py tests/unit/test_promises_compare.py" ;;
         flags) echo "aurum_otel/flags.py|tests/unit/test_flags.py tests/unit/test_promises_flags.py" ;;
-        rules) echo "aurum_otel/health/rules.py|tests/unit/test_health.py tests/unit/test_promises_rules.py" ;;
+        rules) echo "aurum_otel/health/rules.py|tests/unit/test_health.py tests/unit/health" ;;
         *) echo "unknown module '$1': use one of router shadow stores control openfeature compare flags rules" >&2
            return 64 ;;
     esac

@@ -445,7 +445,7 @@ def test_the_guides_example_never_crashes_closing_its_client(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    example = Path(__file__).parents[2] / "examples" / "migration_demo.py"
+    example = Path(__file__).parents[3] / "examples" / "migration_demo.py"
     env = {**os.environ, "AURUM_STATE_DIR": str(tmp_path)}
     codes = [subprocess.run([sys.executable, str(example)], capture_output=True, env=env,
                             timeout=120).returncode for _ in range(8)]

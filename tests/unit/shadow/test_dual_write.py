@@ -104,7 +104,7 @@ def test_outside_hybrid_only_one_store_is_written(tmp_path: Path, phase: Phase,
 
 
 def test_the_two_database_example_walks_every_stage() -> None:
-    example = Path(__file__).parents[2] / "examples" / "dual_write_sqlite.py"
+    example = Path(__file__).parents[3] / "examples" / "dual_write_sqlite.py"
     result = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
