@@ -195,6 +195,9 @@ server_command() {
                 --config.file "$CONFIG_DIR/prometheus.yml"
                 --web.listen-address 127.0.0.1:9090
                 --web.enable-lifecycle
+                # keeps the exemplars (trace ids) scraped from the collector's OpenMetrics
+                # output: /api/v1/query_exemplars links a spike to its trace in Jaeger
+                --enable-feature=exemplar-storage
                 --storage.tsdb.path "$RUN/prometheus-data")
             ;;
     esac
