@@ -89,7 +89,7 @@ def test_a_shadow_that_drops_a_row_is_reported(
         assert telemetry.counts("aurum.migration.comparisons", comparison="mismatch") == 1
     (record,) = [r for r in caplog.records if r.name == "aurum_otel.mismatch"]
     assert f"row only in authoritative (x1): {describe((3, 'c3'))}" in record.getMessage()
-    assert "c3" not in record.getMessage()  # a row's values never reach the log
+    assert "'c3'" not in record.getMessage()  # a row's values never reach the log (hex may hold c3)
 
 
 def test_no_password_in_spans_metrics_or_logs_when_trino_fails(
