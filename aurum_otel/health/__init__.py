@@ -1,6 +1,7 @@
 """Health: rules, verdicts and the sources they are evaluated on."""
 
 from aurum_otel.health.inprocess import HealthReader
+from aurum_otel.health.metric import MetricRule
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.rules import (
     AllOf,
@@ -12,21 +13,33 @@ from aurum_otel.health.rules import (
     default_rules,
     rule_kinds,
 )
-from aurum_otel.health.stats import HealthSource, SideStats, WindowStats, histogram_quantile
+from aurum_otel.health.split import SplitRule
+from aurum_otel.health.stats import (
+    ConfiguredSplit,
+    HealthSource,
+    SideStats,
+    SplitStats,
+    WindowStats,
+    histogram_quantile,
+)
 from aurum_otel.health.verdict import RuleResult, Status, Verdict
 
 __all__ = [
     "AllOf",
     "AnyOf",
+    "ConfiguredSplit",
     "ErrorRateRule",
     "HealthPolicy",
     "HealthReader",
     "HealthSource",
     "LatencyRule",
+    "MetricRule",
     "MismatchRule",
     "Rule",
     "RuleResult",
     "SideStats",
+    "SplitRule",
+    "SplitStats",
     "Status",
     "Verdict",
     "WindowStats",

@@ -20,7 +20,7 @@ from typing import Any
 
 from aurum_otel._files import read_json
 from aurum_otel.flags import GlobalFlags
-from aurum_otel.health.stats import SideStats, WindowStats
+from aurum_otel.health.stats import ConfiguredSplit, SideStats, SplitOf, WindowStats
 from aurum_otel.phase import Phase, Rollout
 
 FILE_NAME = "migration_metrics.json"
@@ -55,6 +55,33 @@ def step_label(phase: Phase | str, rollout: Rollout | None = None) -> str:
     if value == Phase.HYBRID.value and rollout is not None:
         return f"{value} {rollout.percent:g}%/{rollout.compare:g}%"
     return value
+
+
+def split_of_step(label: str, since: float | None = None) -> ConfiguredSplit | None:
+    """The configured split a :func:`step_label` stands for (``None`` for one it cannot read):
+    legacy serves 0 %, simplified 100 %, ``hybrid P%/C%`` P %."""
+    phase, _, shares = label.partition(" ")
+    if phase == Phase.LEGACY.value:
+        percent = 0.0
+    elif phase == Phase.SIMPLIFIED.value:
+        percent = 100.0
+    else:
+        try:
+            percent = float(shares.partition("%")[0]) if phase == Phase.HYBRID.value else -1.0
+        except ValueError:
+            return None
+        if not 0 <= percent <= 100:
+            return None
+    return ConfiguredSplit(percent, since or None, label)
+
+
+def split_from_steps(step_of: Callable[[str], tuple[str, float] | None]) -> SplitOf:
+    """A :data:`~aurum_otel.health.stats.SplitOf` from a ``name -> (step label, step start)``
+    lookup such as ``Registry.step_of``: what a health source is given to judge the split."""
+    def split_of(migration: str) -> ConfiguredSplit | None:
+        step = step_of(migration)
+        return None if step is None else split_of_step(*step)
+    return split_of
 
 
 def bucket_start(now: float, width: float = BUCKET_SECONDS) -> float:

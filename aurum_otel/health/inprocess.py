@@ -16,7 +16,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from aurum_otel.health.stats import SideStats, WindowStats
+from aurum_otel.health.stats import SideStats, SplitOf, SplitStats, WindowStats
+from aurum_otel.phase import Outcome, Role
 from aurum_otel.telemetry.aggregate import BOUNDS, Aggregator
 
 Totals = dict[tuple[str, ...], float]
@@ -30,13 +31,22 @@ class HealthReader:
             that follows the registry of the moment, as ``setup_telemetry()`` makes).
         clock: monotonic seconds, injected for tests.
         retention: seconds of snapshots kept (the longest window that can be asked for).
+        split_of: ``name -> configured split`` (e.g. ``split_from_steps(registry.step_of)``);
+            without it the split rule does not judge this source's figures.
+        wall: Unix seconds, to place a step's start among the snapshots (injected for tests).
+
+    The split is counted on the authoritative calls since the configured step began (from the
+    first snapshot taken after its start), never on a previous step's calls.
     """
 
     name = "in-process"
 
     def __init__(self, aggregator: Aggregator | Callable[[], Aggregator], *,
-                 clock: Callable[[], float] = time.monotonic, retention: float = 3600.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, retention: float = 3600.0,
+                 split_of: SplitOf | None = None, wall: Callable[[], float] = time.time) -> None:
         self._aggregator = aggregator
+        self._split_of = split_of
+        self._wall = wall
         self._clock = clock
         self._retention = retention
         self._lock = threading.Lock()
@@ -64,10 +74,18 @@ class HealthReader:
     def stats(self, migration: str, window: float) -> WindowStats:
         """``migration``'s figures over the last ``window`` seconds."""
         self.snapshot()
+        configured = self._split_of(migration) if self._split_of is not None else None
+        age = window
+        if configured is not None and configured.since is not None:
+            age = min(window, max(self._wall() - configured.since, 0.0))
         with self._lock:
-            latest = self._snapshots[-1]
-            index = bisect.bisect_right(self._times, self._times[-1] - window) - 1
+            latest, now = self._snapshots[-1], self._times[-1]
+            index = bisect.bisect_right(self._times, now - window) - 1
             baseline = self._snapshots[index] if index >= 0 else {}
+            split_base, split_window = baseline, window
+            if age < window:  # the step began within the window: count from after its start
+                first = bisect.bisect_left(self._times, now - age)
+                split_base, split_window = self._snapshots[first], now - self._times[first]
 
         def delta(*key: str) -> float:
             return max(latest.get(key, 0.0) - baseline.get(key, 0.0), 0.0)
@@ -81,20 +99,29 @@ class HealthReader:
                              delta("errors", migration, implementation),
                              buckets if buckets[-1][1] > 0 else ())
 
+        split = None
+        if configured is not None:
+            def routed(implementation: str) -> float:
+                key = ("routed", migration, implementation)
+                return max(latest.get(key, 0.0) - split_base.get(key, 0.0), 0.0)
+            split = SplitStats(configured.percent, routed("legacy"), routed("simplified"),
+                               split_window, configured.step, self.name)
         return WindowStats(
             migration, window,
             legacy=side("legacy"), simplified=side("simplified"),
             matches=delta("comparison", migration, "match"),
             mismatches=delta("comparison", migration, "mismatch"),
-            source=self.name,
+            source=self.name, split=split,
         )
 
 
 def _totals(aggregator: Aggregator) -> Totals:
     totals: Totals = defaultdict(float)
-    for (name, _phase, implementation, _role, outcome), figures in aggregator.calls().items():
+    for (name, _phase, implementation, role, outcome), figures in aggregator.calls().items():
         impl = implementation.value
         totals["calls", name, impl] += figures.count
+        if role is Role.AUTHORITATIVE and outcome is not Outcome.FALLBACK:
+            totals["routed", name, impl] += figures.count
         if outcome.value == "error":
             totals["errors", name, impl] += figures.count
         running = 0

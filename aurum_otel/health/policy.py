@@ -53,6 +53,16 @@ class HealthPolicy:
               - error_rate: {max_increase: 0.01, max_rate: 0.05}
               - latency: {max_ratio: 1.5, quantile: 0.95}
               - mismatch_rate: {max_rate: 0.001}
+              - split: {confidence: 0.999}   # the authoritative split is as configured
+              - metric:                # any PromQL, only with the Prometheus source
+                  metric: checkout_p99
+                  query: 'histogram_quantile(0.99, sum by (le, aurum_migration_name) (...))'
+                  threshold: 0.5
+                  direction: max       # max: at most threshold; min: at least
+                  interval: 60         # one measurement per minute of the window
+                  failure_limit: 1     # more breaches than this: unhealthy
+                  inconclusive_limit: 2  # more missing measurements than this: inconclusive
+                  dry_run: false       # true: evaluated and shown, never acts
 
         Raises:
             ConfigurationError: the YAML or a field is invalid; the message names it.
@@ -129,13 +139,29 @@ def _parse(node: Any, min_samples: int, where: str, depth: int = 0) -> Rule:
     unknown = set(body) - fields
     if unknown:
         raise ConfigurationError(f"{where}.{kind}", sorted(unknown), f"fields {sorted(fields)}")
-    options: dict[str, Any] = {"min_samples": min_samples}
+    options: dict[str, Any] = {"min_samples": min_samples} if "min_samples" in fields else {}
+    types = leaf.types()
     for key in body:
-        options[key] = _number(body, key, 0, f"{where}.{kind}", integer=key == "min_samples")
-        if options[key] < 0:
+        options[key] = _option(body, key, types.get(key, "float"), f"{where}.{kind}")
+        if isinstance(options[key], float | int) and not isinstance(options[key], bool) and (
+                options[key] < 0 and key not in leaf.signed):
             raise ConfigurationError(f"{where}.{kind}.{key}", options[key], "a number >= 0")
     leaf.validate(options, f"{where}.{kind}")
     return leaf(**options)
+
+
+def _option(body: Mapping[str, Any], key: str, kind: str, where: str) -> Any:
+    """One rule option, of its field's type: text, a flag, an integer or a number."""
+    value = body[key]
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{where}.{key}", value, "text (quote it in YAML)")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"{where}.{key}", value, "true or false")
+        return value
+    return _number(body, key, 0, where, integer=kind == "int")
 
 
 def _number(mapping: Mapping[str, Any], key: str, default: float, where: str,

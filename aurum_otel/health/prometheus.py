@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
 from aurum_otel.errors import AurumOtelError, ConfigurationError
 from aurum_otel.health import promql
-from aurum_otel.health.stats import SideStats, WindowStats
+from aurum_otel.health.metric import Measurements
+from aurum_otel.health.stats import SideStats, SplitOf, SplitStats, WindowStats
 from aurum_otel.phase import Implementation
 
 DEFAULT_URL = "http://127.0.0.1:9090"
@@ -55,12 +57,19 @@ class PrometheusSource:
     Args:
         url: the Prometheus base URL; default ``AURUM_PROMETHEUS_URL`` or http://127.0.0.1:9090.
         timeout: seconds per query.
+        split_of: ``name -> configured split`` (e.g. from the store); the split is then counted
+            since the step began. Without it, the configured split is the
+            ``aurum_migration_rollout_percent`` gauge where it held one value over the window
+            (what the generated alert reads), and not judged where there is none.
+        clock: Unix seconds (for a step's age), injected for tests.
     """
 
     name = "prometheus"
 
     def __init__(self, url: str | None = None, *, timeout: float = 5.0,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, split_of: SplitOf | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._split_of, self._clock = split_of, clock
         self.url = (url or os.environ.get("AURUM_PROMETHEUS_URL") or DEFAULT_URL).rstrip("/")
         if not self.url.startswith(("http://", "https://")):
             raise ConfigurationError("AURUM_PROMETHEUS_URL", self.url, "an http:// or https:// URL")
@@ -110,7 +119,28 @@ class PrometheusSource:
             source=f"prometheus {self.url}",
             queries={"error_rate": queries["error_rate"], "mismatch_rate": queries["comparisons"]},
             backend=_Latency(self, migration, window),
+            split=self._split(migration, window),
+            metrics=Measurements(self, migration),
         )
+
+    def _split(self, migration: str, window: float) -> SplitStats | None:
+        """The authoritative split over the window (since the step began, when known)."""
+        configured = self._split_of(migration) if self._split_of is not None else None
+        percent, step, counted = None, "", window
+        if configured is not None:
+            percent, step = configured.percent, configured.step
+            if configured.since is not None:
+                counted = min(window, max(self._clock() - configured.since, 1.0))
+        else:
+            shares = [s["value"] for s in
+                      self.query(promql.configured_share(promql.duration(window), migration))]
+            if len(shares) != 1 or not 0 <= shares[0] <= 1:
+                return None  # no gauge, or one that changed within the window: not judged
+            percent = shares[0] * 100
+        expression = promql.routed(promql.duration(counted), promql.IMPL, migration)
+        routed = self._by(expression, promql.IMPL)
+        return SplitStats(percent, routed.get("legacy", 0.0), routed.get("simplified", 0.0),
+                          counted, step, expression)
 
 
 class _Latency:

@@ -21,6 +21,10 @@ NAME = semconv.PROM_LABEL_NAME
 IMPL = semconv.PROM_LABEL_IMPLEMENTATION
 OUTCOME = semconv.PROM_LABEL_OUTCOME
 COMPARISON = semconv.PROM_LABEL_COMPARISON
+ROLE = semconv.PROM_LABEL_ROLE
+# The configured share of simplified (0-100) per migration, a gauge the library exports. Its name
+# belongs in semconv (PROM_ROLLOUT_PERCENT beside the other PROM_ names) once the gauge exists.
+ROLLOUT_PERCENT = "aurum_migration_rollout_percent"
 COMPLETED = "match|mismatch"
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a",
@@ -114,6 +118,22 @@ def latency(q: float, window: str, by: str, migration: str | None = None) -> str
     return f"histogram_quantile({check_quantile(q):g}, {summed(series, window, f'le, {by}')})"
 
 
+def routed(window: str, by: str, migration: str | None = None) -> str:
+    """Authoritative calls per ``by``, as routed: a fallback (simplified raised, legacy served)
+    was routed to simplified and is counted there, as its ``error`` series, not twice."""
+    series = selector(semconv.PROM_CALLS, migration, f'{ROLE}="authoritative"',
+                      f'{OUTCOME}!="fallback"')
+    return summed(series, window, by)
+
+
+def configured_share(window: str, migration: str | None = None) -> str:
+    """The configured share of simplified (0-1) per migration, only where it held one value for
+    the whole window (a window that straddles a step change is not judged on either step)."""
+    series = selector(ROLLOUT_PERCENT, migration)
+    return (f"(max by ({NAME}) (max_over_time({series}[{window}]))"
+            f" == min by ({NAME}) (min_over_time({series}[{window}]))) / 100")
+
+
 def comparisons(window: str, by: str, migration: str | None = None,
                 results: str = COMPLETED) -> str:
     """Completed shadow comparisons (``match|mismatch`` by default) per ``by``."""
@@ -143,12 +163,17 @@ class RecordedNames:
         duration(window)  # a finite positive number of seconds, or a clear error
         w = window_label(window)
         self.range = w
+        self.seconds = float(window)
         self.calls = f"aurum:migration_calls:increase{w}"
         self.errors = f"aurum:migration_errors:increase{w}"
         self.error_ratio = f"aurum:migration_error_ratio:ratio{w}"
         self.quantiles = tuple(dict.fromkeys(check_quantile(q) for q in quantiles))
         self.compared = f"aurum:migration_comparisons:increase{w}"
         self.mismatch_ratio = f"aurum:migration_mismatch_ratio:ratio{w}"
+        self.routed = f"aurum:migration_routed_calls:increase{w}"
+        self.split_calls = f"aurum:migration_split_calls:increase{w}"
+        self.split_simplified = f"aurum:migration_split_simplified:increase{w}"
+        self.split_configured = f"aurum:migration_split_configured:ratio{w}"
         self._window = w
 
     def latency(self, q: float) -> str:

@@ -8,7 +8,7 @@ count an unhealthy verdict.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import yaml
@@ -28,10 +28,11 @@ HEADER = (
 __all__ = ["generate_rules", "window_label"]
 
 
-def recording_rules(names: RecordedNames) -> list[dict[str, str]]:
+def recording_rules(names: RecordedNames, extra: Iterable[dict[str, str]] = ()
+                    ) -> list[dict[str, str]]:
     w = names.range
     by = f"{NAME}, {IMPL}"
-    return [
+    common = [
         {"record": names.calls, "expr": promql.calls(w, by)},
         {"record": names.errors, "expr": promql.errors(w, by)},
         {"record": names.error_ratio, "expr": f"{names.errors} / {names.calls}"},
@@ -41,33 +42,47 @@ def recording_rules(names: RecordedNames) -> list[dict[str, str]]:
         {"record": names.mismatch_ratio,
          "expr": f"{promql.comparisons(w, NAME, results='mismatch')} / {names.compared}"},
     ]
+    seen = {r["record"] for r in common}
+    for rule in extra:  # a rule's own recordings, once each
+        if rule["record"] not in seen:
+            seen.add(rule["record"])
+            common.append(rule)
+    return common
 
 
 def _expression(rule: Rule, names: RecordedNames) -> str:
+    # A dry-run rule inside a composite never makes the composite fire (it gets its own alert).
+    acting = [r for r in getattr(rule, "rules", ()) if r.acts]
     if isinstance(rule, AllOf):
-        return " or ".join(f"({_expression(r, names)})" for r in rule.rules)
+        return " or ".join(f"({_expression(r, names)})" for r in acting)
     if isinstance(rule, AnyOf):
-        return f" and on({NAME}) ".join(f"({_expression(r, names)})" for r in rule.rules)
+        return f" and on({NAME}) ".join(f"({_expression(r, names)})" for r in acting)
     return rule.alert(names)[1]
 
 
 def alerting_rules(policy: HealthPolicy, names: RecordedNames, for_: str) -> list[dict[str, Any]]:
     top = policy.rules.rules if isinstance(policy.rules, AllOf) else (policy.rules,)
     alerts = []
-    for index, rule in enumerate(top):
+    dry = [leaf for rule in top if isinstance(rule, AllOf | AnyOf)
+           for leaf in _leaves(rule) if not leaf.acts]
+    for index, rule in enumerate((*top, *dry)):
+        labels = rule.labels()
         if isinstance(rule, AllOf | AnyOf):
             alert, summary = f"AurumMigrationUnhealthy{index}", "composite health rule breached"
+            if not _expression(rule, names):
+                continue
         else:
             alert, _, summary = rule.alert(names)
         alerts.append({
             "alert": alert,
             "expr": _expression(rule, names),
             "for": for_,
-            "labels": {"severity": "critical", "aurum_rollback": "true"},
+            "labels": labels,
             "annotations": {
                 "summary": f"migration {{{{ $labels.{NAME} }}}}: {summary}",
-                "description": f"aurum-otel health rule over {names.range}; the controller rolls "
-                               "back after consecutive unhealthy verdicts.",
+                "description": f"aurum-otel health rule over {names.range}; " + (
+                    "the controller rolls back after consecutive unhealthy verdicts."
+                    if rule.acts else "dry run: shown, never acted on."),
             },
         })
     return alerts
@@ -79,7 +94,8 @@ def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "30s") -> 
     quantiles = tuple(q for r in _leaves(policy.rules) for q in r.quantiles())
     names = RecordedNames(policy.window, quantiles or (0.95,))
     document = {"groups": [
-        {"name": "aurum-migration-recording", "rules": recording_rules(names)},
+        {"name": "aurum-migration-recording", "rules": recording_rules(
+            names, (r for leaf in _leaves(policy.rules) for r in leaf.recordings(names)))},
         {"name": "aurum-migration-alerts", "rules": alerting_rules(policy, names, for_)},
     ]}
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=10_000)

@@ -64,6 +64,22 @@ class Rule:
         """The latency quantiles whose recording rules :meth:`alert` reads."""
         return ()
 
+    @property
+    def acts(self) -> bool:
+        """``False`` for a dry-run rule: evaluated and shown, never deciding a verdict."""
+        return True
+
+    def labels(self) -> dict[str, str]:
+        """The labels of this rule's generated alert."""
+        return {"severity": "critical", "aurum_rollback": "true"}
+
+    def recordings(self, names: RecordedNames) -> list[dict[str, str]]:
+        """Recording rules :meth:`alert` reads beyond the common ones (``record``/``expr``)."""
+        return []
+
+    signed: ClassVar[frozenset[str]] = frozenset()
+    """Number fields that may be negative (the others are checked to be >= 0)."""
+
     @classmethod
     def fields(cls) -> frozenset[str]:
         """The YAML schema: the fields a policy may set (the dataclass fields)."""
@@ -72,7 +88,12 @@ class Rule:
     @classmethod
     def validate(cls, options: Mapping[str, float], where: str) -> None:
         """Raise :class:`ConfigurationError` for options out of range (numbers >= 0 are checked
-        already)."""
+        already, and each option's type is its field's: a number, an integer, text or a flag)."""
+
+    @classmethod
+    def types(cls) -> Mapping[str, str]:
+        """Each YAML field's type as declared (``float``, ``int``, ``str``, ``bool``)."""
+        return {f.name: str(f.type) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
 
     def evaluate(self, stats: WindowStats) -> tuple[Status, list[RuleResult]]:
         """The rule's status and the findings behind it (inconclusive on unusable figures)."""
@@ -80,6 +101,8 @@ class Rule:
         if unusable is not None:
             return Status.INCONCLUSIVE, [unusable]
         results = self.check(stats)
+        if not self.acts:  # a dry run is shown, never decides
+            return Status.HEALTHY, results
         return combine_all(r.status for r in results), results
 
     def __and__(self, other: Rule) -> Rule:
@@ -105,7 +128,7 @@ def _flatten(rule: Rule, kind: type[AllOf] | type[AnyOf]) -> tuple[Rule, ...]:
 
 @dataclass(frozen=True)
 class AllOf(Rule):
-    """Every rule must hold."""
+    """Every rule must hold (dry-run rules are evaluated and left out of the status)."""
 
     rules: tuple[Rule, ...]
     name = "all"
@@ -114,8 +137,10 @@ class AllOf(Rule):
         unusable = _unusable(stats)
         if unusable is not None:
             return Status.INCONCLUSIVE, [unusable]
-        outcomes = [rule.evaluate(stats) for rule in self.rules]
-        return combine_all(s for s, _ in outcomes), [r for _, rs in outcomes for r in rs]
+        outcomes = [(rule.acts, *rule.evaluate(stats)) for rule in self.rules]
+        acting = [s for acts, s, _ in outcomes if acts]
+        status = combine_all(acting) if acting else Status.HEALTHY
+        return status, [r for _, _, rs in outcomes for r in rs]
 
 
 @dataclass(frozen=True)
@@ -129,8 +154,10 @@ class AnyOf(Rule):
         unusable = _unusable(stats)
         if unusable is not None:
             return Status.INCONCLUSIVE, [unusable]
-        outcomes = [rule.evaluate(stats) for rule in self.rules]
-        return combine_any(s for s, _ in outcomes), [r for _, rs in outcomes for r in rs]
+        outcomes = [(rule.acts, *rule.evaluate(stats)) for rule in self.rules]
+        acting = [s for acts, s, _ in outcomes if acts]
+        status = combine_any(acting) if acting else Status.HEALTHY
+        return status, [r for _, _, rs in outcomes for r in rs]
 
 
 def _samples(stats: WindowStats) -> dict[str, float]:
@@ -332,9 +359,13 @@ class MismatchRule(Rule):
 
 
 def default_rules(min_samples: int = DEFAULT_MIN_SAMPLES) -> Rule:
-    """The DESIGN defaults, all of which must hold."""
+    """The DESIGN defaults, all of which must hold, and the split as configured (issue 16)."""
+    # The split rule lives in health/split.py, which builds on this module; the package's
+    # __init__ imports it, so it is registered before anyone can call this.
+    split = _KINDS["split"](min_samples=min_samples)  # type: ignore[call-arg]
     return (
         ErrorRateRule(min_samples=min_samples)
         & LatencyRule(min_samples=min_samples)
         & MismatchRule(min_samples=min_samples)
+        & split
     )

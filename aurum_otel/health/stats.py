@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,6 +33,53 @@ class SideStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfiguredSplit:
+    """The split a migration is configured to serve, as a health source is told it.
+
+    Attributes:
+        percent: share (0-100) of authoritative calls simplified should serve.
+        since: when the step began (Unix time), so the split is counted on this step only;
+            ``None``: unknown, the whole window is counted.
+        step: the step as people read it (``hybrid 10%/100%``).
+    """
+
+    percent: float
+    since: float | None = None
+    step: str = ""
+
+
+SplitOf = Callable[[str], "ConfiguredSplit | None"]
+"""``migration -> its configured split`` (``None``: unknown), what a source is told."""
+
+
+@dataclass(frozen=True, slots=True)
+class SplitStats:
+    """The authoritative split a source observed, beside the split it was configured to serve.
+
+    Attributes:
+        percent: the configured share (0-100) of calls simplified serves (the step's percent;
+            0 in the legacy phase, 100 in the simplified phase).
+        legacy: authoritative calls routed to legacy (fallbacks not counted: they were routed
+            to simplified).
+        simplified: authoritative calls routed to simplified.
+        window: seconds counted: the policy's window, or the part of it since the step began.
+        step: the configured step, as people read it (``hybrid 10%/100%``).
+        query: how the counts were obtained (PromQL, or the source).
+    """
+
+    percent: float
+    legacy: float = 0.0
+    simplified: float = 0.0
+    window: float = 0.0
+    step: str = ""
+    query: str = ""
+
+    @property
+    def calls(self) -> float:
+        return self.legacy + self.simplified
+
+
+@dataclass(frozen=True, slots=True)
 class WindowStats:
     """A migration's figures over ``window`` seconds from one source."""
 
@@ -46,6 +93,8 @@ class WindowStats:
     queries: Mapping[str, str] = field(default_factory=dict)
     quantiles: Mapping[str, float] = field(default_factory=dict)  # precomputed by a backend
     backend: QuantileBackend | None = None  # asked for the quantiles a rule needs
+    split: SplitStats | None = None  # None: this source does not know the configured split
+    metrics: MetricBackend | None = None  # runs custom metric rules' PromQL (Prometheus only)
 
     def side(self, implementation: Implementation) -> SideStats:
         return self.legacy if implementation is Implementation.LEGACY else self.simplified
@@ -70,6 +119,10 @@ class WindowStats:
             "simplified errors": self.simplified.errors,
             "matches": self.matches, "mismatches": self.mismatches,
         }
+        if self.split is not None:
+            figures["split percent"] = self.split.percent
+            figures["authoritative legacy calls"] = self.split.legacy
+            figures["authoritative simplified calls"] = self.split.simplified
         for implementation, side in (("legacy", self.legacy), ("simplified", self.simplified)):
             for bound, count in side.buckets:
                 figures[f"{implementation} histogram count at le={bound:g}"] = count
@@ -78,6 +131,8 @@ class WindowStats:
                 return f"{label} is missing ({value!r})"
             if not math.isfinite(value) or value < 0:
                 return f"{label} is {value!r}, not a finite count"
+        if self.split is not None and self.split.percent > 100:
+            return f"split percent is {self.split.percent!r}, not a share from 0 to 100"
         for implementation, side in (("legacy", self.legacy), ("simplified", self.simplified)):
             if side.errors > side.calls:
                 return f"{implementation} errors ({side.errors:g}) exceed its calls ({side.calls:g})"
@@ -96,6 +151,17 @@ class QuantileBackend(Protocol):
     def quantile(self, implementation: Implementation, q: float) -> float | None: ...
 
     def query(self, q: float) -> str: ...
+
+
+class MetricBackend(Protocol):
+    """A backend that runs a custom metric rule's PromQL over the window (Prometheus)."""
+
+    def measurements(self, expression: str, window: float, interval: float,
+                     breach: str) -> tuple[float, float, str]:
+        """``(measurements, breaches, query)``: how many of the window's evaluations of
+        ``expression`` (one every ``interval`` seconds) had a value, how many of those satisfy
+        ``breach`` (e.g. ``> 0.5``), and the PromQL asked."""
+        ...
 
 
 class HealthSource(Protocol):

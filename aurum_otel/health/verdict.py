@@ -32,6 +32,8 @@ class RuleResult:
         window: seconds of data considered.
         samples: the sample counts per side, e.g. ``{"legacy": 120, "simplified": 14}``.
         query: how the value was obtained (PromQL, or ``in-process``).
+        dry_run: the rule runs in dry-run mode: its status is shown, never acted on (it is
+            left out of the verdict's status).
     """
 
     rule: str
@@ -42,6 +44,7 @@ class RuleResult:
     window: float | None = None
     samples: dict[str, float] = field(default_factory=dict)
     query: str | None = None
+    dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,7 @@ class RuleResult:
             "window_seconds": self.window,
             "samples": dict(self.samples),
             "query": self.query,
+            "dry_run": self.dry_run,
         }
 
 
@@ -71,9 +75,16 @@ class Verdict:
 
     @property
     def reasons(self) -> list[str]:
-        """The messages of the rules that decided the status."""
-        deciding = [r for r in self.results if r.status is self.status]
-        return [f"{r.rule}: {r.message}" for r in (deciding or self.results)]
+        """The messages of the rules that decided the status (dry-run rules never decide)."""
+        acting = [r for r in self.results if not r.dry_run]
+        deciding = [r for r in acting if r.status is self.status]
+        return [f"{r.rule}: {r.message}" for r in (deciding or acting or self.results)]
+
+    @property
+    def dry_run(self) -> list[str]:
+        """What the dry-run rules concluded, to show beside the verdict (never acted on)."""
+        return [f"{r.rule} (dry run): {r.status.value}: {r.message}"
+                for r in self.results if r.dry_run]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +92,7 @@ class Verdict:
             "status": self.status.value,
             "source": self.source,
             "reasons": self.reasons,
+            "dry_run": self.dry_run,
             "results": [r.to_dict() for r in self.results],
         }
 

@@ -67,7 +67,7 @@ def test_verdicts_on_crafted_data(data: WindowStats, status: Status, failing_rul
                                   ) -> None:
     verdict = HealthPolicy().evaluate("m", Source(data))
     assert verdict.status is status
-    assert {r.rule for r in verdict.results} == {"error_rate", "latency", "mismatch_rate"}
+    assert {r.rule for r in verdict.results} == {"error_rate", "latency", "mismatch_rate", "split"}
     if failing_rule:
         (bad,) = [r for r in verdict.results if r.status is Status.UNHEALTHY]
         assert bad.rule == failing_rule

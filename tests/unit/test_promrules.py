@@ -96,7 +96,7 @@ def test_any_change_to_the_health_rules_changes_the_generated_file() -> None:
 def test_promtool_check_rules_accepts_the_file() -> None:
     result = promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 14 rules found" in result.stdout
 
 
 @needs_promtool
