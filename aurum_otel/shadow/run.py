@@ -328,7 +328,9 @@ class ShadowRun:
         self._payload = self._authoritative_value = None
         self.shadows.release(self.size)
         router = self.router
-        self.instruments.record_comparison(router.name, self.decision.phase, result)
+        # the call's span (the shadow span's parent) becomes the comparisons point's exemplar
+        self.instruments.record_comparison(router.name, self.decision.phase, result,
+                                           span=self._parent)
         if result is Comparison.MATCH or result is Comparison.DROPPED or result is Comparison.IGNORED:
             return True  # nothing to report: agreed, shed, or a difference the user accepts
         try:
