@@ -29,6 +29,7 @@ from aurum_otel.cli.common import (
     resolve_name,
     warn,
 )
+from aurum_otel.control import control_store_for
 from aurum_otel.errors import AurumOtelError
 from aurum_otel.guide.file_source import FileHealthSource, read_metrics_file, section_name
 from aurum_otel.names import ALLOWED, is_valid_name
@@ -69,7 +70,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="aurum-otel migrations")
     for column in ("migration", "phase", "from", "rollout", "split legacy/simplified",
                    "errors legacy/simplified", "p95 legacy/simplified", "mismatches",
-                   "last transition"):
+                   "last transition", "held"):
         table.add_column(column)
     for row in rows:
         hybrid = row["phase"] == "hybrid"
@@ -82,6 +83,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
             f"{_ms(row['legacy']['p95_ms'])} / {_ms(row['simplified']['p95_ms'])}",
             f"{row['mismatches']:g} of {row['comparisons']:g}",
             row["last_transition"] or "-",
+            row.get("held") or "-",
         )))
     return table
 
@@ -150,7 +152,22 @@ def migration_status(name: str) -> dict[str, Any]:
         "mismatches": _count(comparisons.get("mismatch")),
         "last_transition": (f"{last.from_phase.value}->{last.to_phase.value} by {last.actor}: "
                             f"{last.reason}" if last else None),
+        "held": _held(name),
     }
+
+
+def _held(name: str) -> str | None:
+    """What holds the migration's plan: a pause by hand, or the gate ``watch`` waits at."""
+    try:
+        control = control_store_for(get_registry().store).load(name)
+    except Exception:  # the control state is advisory here: status still shows the rest
+        return None
+    if control.paused is not None:
+        return f"paused by {control.paused.by}: {control.paused.reason}"
+    if control.waiting:
+        gate = control.waiting.get("gate") or control.waiting.get("kind") or "a gate"
+        return f"waiting for {gate}"
+    return None
 
 
 def _pct(value: float | None) -> str:

@@ -294,3 +294,15 @@ def test_watch_holds_the_step_on_a_failing_source_then_exits_3(
     assert "holding the step" in result.stdout and "NOT watched" in result.stderr
     record = FileStore.in_dir(tmp_path).snapshot().get("settings")
     assert record is not None and record.rollout.percent == 10  # nothing moved
+
+
+def test_status_shows_a_pause_and_who_put_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    state(monkeypatch, tmp_path)
+    assert invoke("advance", "settings", "hybrid", "--percent", "10", "--reason", "t").exit_code == 0
+    assert invoke("pause", "settings", "--reason", "incident 42").exit_code == 0
+    rows = {row["name"]: row for row in json.loads(invoke("status", "--json").stdout)}
+    assert rows["settings"]["held"].startswith("paused by") and "incident 42" in rows["settings"]["held"]
+    assert invoke("resume", "settings", "--reason", "fixed").exit_code == 0
+    rows = {row["name"]: row for row in json.loads(invoke("status", "--json").stdout)}
+    assert rows["settings"]["held"] is None
