@@ -25,6 +25,7 @@ def test_fingerprints_cover_every_canonical_kind() -> None:
                   {"a": {1, 2}}, frozenset({"x"})):
         assert fingerprint(value) is not None, value
     assert fingerprint(0.0) == fingerprint(-0.0)  # equal values, equal hashes
+    assert fingerprint(True) != fingerprint(False) != fingerprint(None)
     assert fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2}) != fingerprint({"b": 1})
     assert fingerprint([1, 2]) != fingerprint([2, 1]) and fingerprint({1, 2}) == fingerprint({2, 1})
