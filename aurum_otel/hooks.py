@@ -25,7 +25,8 @@ class MismatchReport:
         authoritative: the implementation the caller got.
         shadow: the implementation run as a shadow.
         result: ``mismatch``, ``error`` or ``timeout``.
-        differences: field-level differences, secrets redacted.
+        differences: where and how the results differ (paths, types, lengths, keyed hashes),
+            never values; secrets redacted.
         authoritative_error: the exception type the authoritative raised, if it did.
         shadow_error: the exception type the shadow raised, if it did.
         trace_id: the hex trace id of the routed call, to find it in Jaeger or Tempo.

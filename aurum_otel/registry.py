@@ -10,6 +10,7 @@ either order); :func:`reset` forgets all of it.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import random
 import threading
@@ -291,6 +292,7 @@ def reset() -> None:
         _generation += 1
     if old is not None:
         old.close()
+        old.mismatch_log.flush()  # lines held back are summarised, not lost
         old.mismatch_log.reset()
 
 
@@ -298,3 +300,12 @@ def current_aggregator() -> Aggregator:
     """The aggregator of the registry of the moment's default instruments (a reader that must
     follow ``configure()`` and ``reset()``, as ``setup_telemetry()``'s health reader does)."""
     return get_registry().instruments().aggregator
+
+
+def _flush_at_exit() -> None:
+    registry = _registry
+    if registry is not None:
+        registry.mismatch_log.flush()
+
+
+atexit.register(_flush_at_exit)

@@ -37,7 +37,7 @@ spec() {
         stores) echo "aurum_otel/stores/file.py aurum_otel/stores/files.py aurum_otel/stores/model.py aurum_otel/stores/url.py aurum_otel/store.py aurum_otel/_files.py|tests/unit/stores/test_file.py tests/unit/stores/test_files.py tests/unit/stores/test_url.py tests/unit/stores/test_file_records.py tests/unit/stores/test_promises.py" ;;
         control) echo "aurum_otel/control/*|tests/unit/test_control.py tests/unit/test_control_resume.py tests/unit/test_promises_control.py" ;;
         openfeature) echo "aurum_otel/stores/openfeature*.py|tests/unit/stores/test_openfeature.py tests/unit/stores/test_promises_openfeature.py" ;;
-        compare) echo "aurum_otel/compare.py|tests/unit/test_compare.py tests/unit/test_compare_properties.py tests/unit/test_promises_compare.py" ;;
+        compare) echo "aurum_otel/compare.py aurum_otel/redact.py aurum_otel/mismatch_log.py aurum_otel/database/errors.py|tests/unit/test_compare.py tests/unit/test_compare_properties.py tests/unit/test_compare_redact.py tests/unit/test_compare_mismatch_log.py tests/unit/database/test_errors.py tests/unit/database/test_base.py" ;;
         flags) echo "aurum_otel/flags.py|tests/unit/test_flags.py tests/unit/test_promises_flags.py" ;;
         rules) echo "aurum_otel/health/rules.py|tests/unit/test_health.py tests/unit/health" ;;
         *) echo "unknown module '$1': use one of router shadow stores control openfeature compare flags rules" >&2
