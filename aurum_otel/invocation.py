@@ -91,7 +91,8 @@ class Invocation:
             )
             if span.is_recording():
                 if not self._tags_pending:
-                    instruments.add_feature_flag_event(span, router.name, decision.phase)
+                    instruments.add_feature_flag_event(span, router.name, decision.phase,
+                                                      source=self.state.source)
                 if self.state.problem:
                     span.set_attribute(semconv.ATTR_CONFIG_ERROR, self.state.problem)
             self._span = span
@@ -206,7 +207,7 @@ class Invocation:
             self._tags_pending = False
             self.instruments.add_feature_flag_event(
                 span, self.router.name, self.decision.phase,
-                timestamp=start_time_of(span),
+                timestamp=start_time_of(span), source=self.state.source,
             )
 
     def _record(self, implementation: Implementation, outcome: Outcome, elapsed: float) -> None:
