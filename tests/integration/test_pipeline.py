@@ -178,6 +178,7 @@ def test_migration_trace_reaches_jaeger(pipeline: Pipeline, start_app: StartApp,
             "feature_flag.key": f"aurum.migration.{migration}.phase",
             "feature_flag.result.variant": "hybrid",
             "feature_flag.provider.name": "aurum-otel",
+            "feature_flag.result.reason": "split",
         }], events(root)
         # The shadow is a child of the routed call's span, run by the other implementation.
         assert {(r["refType"], r["spanID"]) for r in shadow["references"]} == {

@@ -94,6 +94,7 @@ def test_phase_rollout_outcome_matrix(
             "feature_flag.key": "aurum.migration.m.phase",
             "feature_flag.result.variant": phase,
             "feature_flag.provider.name": "aurum-otel",
+            "feature_flag.result.reason": "split" if phase == "hybrid" else "static",
         }
         if outcome == "error":
             assert span.attributes["error.type"].endswith("Boom")  # type: ignore[index]
