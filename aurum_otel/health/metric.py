@@ -37,9 +37,13 @@ _IDENTIFIER = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 def subquery(expression: str, breach: str, window: float, interval: float) -> str:
     """How many of the window's measurements (one per ``interval``) satisfy ``breach``
-    (``""``: how many had a value at all)."""
+    (``""``: how many had a value at all).
+
+    The range is a second short of the window: Prometheus 2 includes both ends of a range, so a
+    full window would hold one measurement more than ``window / interval`` (Prometheus 3 leaves
+    the start out); a second short holds the same count in both."""
     inner = f"({expression}) {breach}".strip()
-    return (f"count_over_time(({inner})[{promql.duration(window)}:"
+    return (f"count_over_time(({inner})[{promql.duration(max(window - 1, 1))}:"
             f"{promql.duration(interval)}])")
 
 
