@@ -64,7 +64,7 @@ class Instruments:
         )
         self._lock = threading.Lock()
         self._span_attrs: dict[tuple[Any, ...], Attributes] = {}
-        self._event_attrs: dict[tuple[str, Phase], Any] = {}
+        self._event_attrs: dict[tuple[str, Phase, str | None], Any] = {}
         self._call_attrs: dict[tuple[str, Phase, Implementation, Role, Outcome], Attributes] = {}
         self._comparison_attrs: dict[tuple[str, Phase, Comparison], Attributes] = {}
         # Per comparison series, the ids of the latest sampled span that counted in it: the
@@ -117,16 +117,17 @@ class Instruments:
         return attrs
 
     def add_feature_flag_event(self, span: Any, name: str, phase: Phase,
-                               timestamp: int | None = None) -> None:
+                               timestamp: int | None = None, source: str | None = None) -> None:
         """Add the ``feature_flag.evaluation`` event (OTel feature-flag conventions).
 
-        On the SDK's spans the event's attributes are validated once per (name, phase) and
+        ``source`` (the resolved phase's, e.g. ``store``) refines the event's reason. On the
+        SDK's spans the event's attributes are validated once per (name, phase, source) and
         shared, instead of on every call; other spans get a plain ``add_event``.
         """
-        key = (name, phase)
+        key = (name, phase, source)
         attributes = self._event_attrs.get(key)
         if attributes is None:
-            attributes = frozen_attributes(feature_flag_event(name, phase))
+            attributes = frozen_attributes(feature_flag_event(name, phase, source))
             with self._lock:
                 self._event_attrs[key] = attributes
         add_event_at(span, semconv.EVENT_FEATURE_FLAG, attributes, timestamp)
@@ -296,10 +297,26 @@ def monitoring_explicitly_on() -> bool:
     return os.environ.get(MONITORING_VARIABLE, "").strip().lower() in _TRUE
 
 
-def feature_flag_event(name: str, phase: Phase) -> dict[str, str]:
-    """The ``feature_flag.evaluation`` event attributes (OTel feature-flag conventions)."""
-    return {
+# feature_flag.result.reason by the resolved phase's source (OTel's well-known values).
+_REASON_OF_SOURCE = {"default": "default", "invalid": "error", "kill-switch": "disabled"}
+
+
+def feature_flag_event(name: str, phase: Phase, source: str | None = None) -> dict[str, str]:
+    """The ``feature_flag.evaluation`` event attributes (OTel feature-flag conventions).
+
+    With ``source`` (the resolved phase's: ``store``, ``env``, ``default``...), the event carries
+    ``feature_flag.result.reason``: ``split`` in hybrid (routed by percent), ``static`` for one
+    phase for every call, ``default`` when nothing is configured, ``error`` when an invalid
+    value fell back to legacy, ``disabled`` under the kill switch.
+    """
+    event = {
         semconv.ATTR_FF_KEY: semconv.FF_KEY.format(name=name),
         semconv.ATTR_FF_VARIANT: phase.value,
         semconv.ATTR_FF_PROVIDER: semconv.FF_PROVIDER,
     }
+    if source is not None:
+        reason = _REASON_OF_SOURCE.get(source)
+        if reason is None:
+            reason = "split" if phase is Phase.HYBRID else "static"
+        event[semconv.ATTR_FF_REASON] = reason
+    return event

@@ -41,6 +41,7 @@ EVENT_FEATURE_FLAG: Final = "feature_flag.evaluation"
 ATTR_FF_KEY: Final = "feature_flag.key"
 ATTR_FF_VARIANT: Final = "feature_flag.result.variant"
 ATTR_FF_PROVIDER: Final = "feature_flag.provider.name"
+ATTR_FF_REASON: Final = "feature_flag.result.reason"
 FF_PROVIDER: Final = "aurum-otel"
 FF_KEY: Final = "aurum.migration.{name}.phase"
 
