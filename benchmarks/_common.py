@@ -215,6 +215,48 @@ def paired(a: Batch, b: Batch, *, n: int, rounds: int, warmup: int = 1) -> Paire
     )
 
 
+def paired_wall(a: Callable[..., Any], b: Callable[..., Any], *, n: int, rounds: int,
+                after: Callable[[], None], warmup: int = 1) -> Paired:
+    """The caller's view: wall time of ``n`` calls timed in the calling thread only (``timeit``
+    style, ``perf_counter`` around the loop). Deferred work (span export, the metric reader every
+    200 ms, shadow workers) runs on its own threads meanwhile and competes for the GIL and the CPU as
+    in a service, but ``after()`` (flush, join) runs outside the timed region. Rounds alternate
+    A B, B A as in ``paired``."""
+
+    def timed(fn: Callable[..., Any]) -> float:
+        gc.collect()
+        started = time.perf_counter()
+        for _ in range(n):
+            fn(7)
+        elapsed = time.perf_counter() - started
+        after()
+        return elapsed
+
+    for _ in range(warmup):
+        timed(a)
+        timed(b)
+    wall_a: list[float] = []
+    wall_b: list[float] = []
+    ratios: list[float] = []
+    for i in range(rounds):
+        if i % 2 == 0:
+            wa = timed(a)
+            wb = timed(b)
+        else:
+            wb = timed(b)
+            wa = timed(a)
+        wall_a.append(wa)
+        wall_b.append(wb)
+        ratios.append(wa / wb if wb > 0 else float("inf"))
+    low, high = quartiles(ratios)
+    return Paired(
+        a_us=statistics.median(wall_a) / n * 1e6, b_us=statistics.median(wall_b) / n * 1e6,
+        ratio=statistics.median(ratios), ratio_low=low, ratio_high=high, rounds=rounds, n=n,
+        clock="caller wall", a_wall_us=statistics.median(wall_a) / n * 1e6,
+        b_wall_us=statistics.median(wall_b) / n * 1e6, samples=ratios,
+    )
+
+
 def quartiles(values: Sequence[float]) -> tuple[float, float]:
     if len(values) < 4:
         return min(values), max(values)
@@ -310,6 +352,7 @@ PACKAGES = (
     "pydantic-settings",
     "launchdarkly-server-sdk",
     "launchdarkly-eventsource",
+    "launchdarkly-server-sdk-otel",
     "laboratory",
     "pyperf",
 )

@@ -98,7 +98,8 @@ class LaunchDarkly:
     """An LDClient on a ``TestData`` source (``send_events=False``, no diagnostics) and a migrator."""
 
     def __init__(self, old: Callable[[Any], Any], new: Callable[[Any], Any],
-                 compare: Callable[[Any, Any], bool] | None = None) -> None:
+                 compare: Callable[[Any, Any], bool] | None = None,
+                 hooks: list[Any] | None = None) -> None:
         from ldclient import Config, Context, LDClient, Result
         from ldclient.integrations.test_data import TestData
         from ldclient.migrations import ExecutionOrder, MigratorBuilder, Stage
@@ -114,6 +115,7 @@ class LaunchDarkly:
             update_processor_class=self.td,
             send_events=False,
             diagnostic_opt_out=True,
+            hooks=list(hooks or []),
         )
         self.client = LDClient(config=config, start_wait=5)
         if not self.client.is_initialized():
@@ -142,6 +144,32 @@ class LaunchDarkly:
 
     def close(self) -> None:
         self.client.close()
+
+
+class LaunchDarklyTraced(LaunchDarkly):
+    """What a LaunchDarkly user who wants traces runs: the same offline ``Migrator.read`` with the
+    LaunchDarkly OpenTelemetry integration (``ldotel.tracing.Hook``, ``add_spans=True``: a span per
+    evaluation and a ``feature_flag`` event on the current span), inside a user span for the call.
+
+    The hook takes its tracer from the *global* tracer provider when it is built, so the caller
+    sets the benchmark's provider as the global one first (``opentelemetry.trace.set_tracer_provider``).
+    """
+
+    def __init__(self, old: Callable[[Any], Any], new: Callable[[Any], Any],
+                 tracer_provider: TracerProvider) -> None:
+        from ldotel.tracing import Hook, HookOptions
+        from opentelemetry import trace
+
+        if trace.get_tracer_provider() is not tracer_provider:
+            raise RuntimeError("set the benchmark's tracer provider as the global one first: "
+                               "the LaunchDarkly tracing hook reads the global provider")
+        super().__init__(old, new, hooks=[Hook(HookOptions(add_spans=True))])
+        self.tracer = tracer_provider.get_tracer("bench.ld-user")
+
+    def read(self, payload: Any) -> Any:
+        with self.tracer.start_as_current_span("read settings"):
+            result = self.migrator.read(LD_FLAG, self.context, self.default_stage, payload)
+            return result.value
 
 
 # --------------------------------------------------------------------------------------------
