@@ -2,6 +2,7 @@
 
 from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.health.metric import MetricRule
+from aurum_otel.health.paired import PairedRule
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.rules import (
     AllOf,
@@ -17,6 +18,7 @@ from aurum_otel.health.split import SplitRule
 from aurum_otel.health.stats import (
     ConfiguredSplit,
     HealthSource,
+    PairStats,
     SideStats,
     SplitStats,
     WindowStats,
@@ -35,6 +37,8 @@ __all__ = [
     "LatencyRule",
     "MetricRule",
     "MismatchRule",
+    "PairStats",
+    "PairedRule",
     "Rule",
     "RuleResult",
     "SideStats",

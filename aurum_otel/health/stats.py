@@ -80,6 +80,27 @@ class SplitStats:
 
 
 @dataclass(frozen=True, slots=True)
+class PairStats:
+    """Shadowed calls where both sides completed, compared pair by pair.
+
+    Attributes:
+        pairs: pairs in the window.
+        legacy_only_failed: pairs where legacy raised and simplified did not.
+        simplified_only_failed: pairs where simplified raised and legacy did not.
+        slower: pairs where simplified took longer than legacy; ``faster``: shorter.
+        ratios: cumulative histogram of simplified/legacy duration per pair,
+            ``(upper bound, count)``, the last bound ``inf``.
+    """
+
+    pairs: float = 0.0
+    legacy_only_failed: float = 0.0
+    simplified_only_failed: float = 0.0
+    slower: float = 0.0
+    faster: float = 0.0
+    ratios: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class WindowStats:
     """A migration's figures over ``window`` seconds from one source."""
 
@@ -95,6 +116,7 @@ class WindowStats:
     backend: QuantileBackend | None = None  # asked for the quantiles a rule needs
     split: SplitStats | None = None  # None: this source does not know the configured split
     metrics: MetricBackend | None = None  # runs custom metric rules' PromQL (Prometheus only)
+    pairs: PairStats | None = None  # shadow pairs compared one by one (not counted yet)
 
     def side(self, implementation: Implementation) -> SideStats:
         return self.legacy if implementation is Implementation.LEGACY else self.simplified

@@ -1,0 +1,102 @@
+"""Paired shadow statistics (issue 16.2): McNemar's exact test on discordant pairs and a sign test
+on per-pair latency; the sample counts each needs beside the population rules (the figures in
+the note), on expected counts (no randomness): the smallest number of calls (shadow pairs; in a
+shadow step every call runs both sides, so the population rule has as many per side) at which
+each rule first says unhealthy, in steps of 10.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aurum_otel.health import (
+    ErrorRateRule,
+    HealthPolicy,
+    PairedRule,
+    PairStats,
+    SideStats,
+    Status,
+    WindowStats,
+)
+from aurum_otel.health.paired import binomial_tail
+
+
+def _population(n: int, legacy: float, simplified: float) -> Status:
+    stats = WindowStats("m", 300, SideStats(n, round(n * legacy)),
+                        SideStats(n, round(n * simplified)))
+    return ErrorRateRule().evaluate(stats)[0]
+
+
+def _paired(n: int, legacy_only: float, simplified_only: float) -> Status:
+    pairs = PairStats(n, round(n * legacy_only), round(n * simplified_only))
+    return PairedRule().errors(pairs, 300, "crafted").status
+
+
+def _first(judge: object, *args: float) -> int | None:
+    return next((n for n in range(1, 20_001, 10)
+                 if judge(n, *args) is Status.UNHEALTHY), None)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("legacy", "simplified", "legacy_only", "simplified_only",
+                          "population", "paired"), [
+    # 1 % -> 4 % (under the 5 % cap), failures independent of the input
+    (0.01, 0.04, 0.01 * 0.96, 0.04 * 0.99, 621, 341),
+    # the same, the inputs legacy fails on failing simplified too (the usual case)
+    (0.01, 0.04, 0.0, 0.03, 621, 221),
+    # 2 % -> 4 %, correlated: a ninth of the calls
+    (0.02, 0.04, 0.0, 0.02, 3021, 331),
+    # 1 % -> 11 %: above the 5 % cap the population rule is about as quick
+    (0.01, 0.11, 0.01 * 0.89, 0.11 * 0.99, 81, 91),
+    (0.01, 0.11, 0.0, 0.10, 81, 71),
+], ids=["3pt-independent", "3pt-correlated", "2pt-correlated", "10pt-independent",
+        "10pt-correlated"])
+def test_calls_needed_paired_versus_population(legacy: float, simplified: float,
+                                               legacy_only: float, simplified_only: float,
+                                               population: int, paired: int) -> None:
+    assert _first(_population, legacy, simplified) == population
+    assert _first(_paired, legacy_only, simplified_only) == paired
+
+
+def test_a_uniform_slowdown_is_found_by_the_sign_test_in_seven_pairs() -> None:
+    """Every pair 1.5-2x slower: 7 pairs (0.5^7 < 1 %), where the population rule needs 20 calls
+    per side (and a p95 ratio above 1.5)."""
+    def pairs(n: int) -> PairStats:
+        return PairStats(n, 0, 0, n, 0, ((1.0, 0), (1.25, 0), (1.5, 0), (2.0, n),
+                                         (float("inf"), n)))
+    rule = PairedRule(max_ratio=1.25, min_samples=1)
+    assert rule.latency(pairs(6), 300, "x").status is Status.HEALTHY
+    found = rule.latency(pairs(7), 300, "x")
+    assert found.status is Status.UNHEALTHY
+    assert found.message == ("simplified slower in 100% of 7 pairs (sign test p = 0.0078), "
+                             "median ratio 1.8x (at most 1.25x)")
+
+
+def test_noise_is_not_a_slowdown() -> None:
+    half = PairStats(400, 3, 3, 200, 200, ((1.0, 200), (2.0, 400), (float("inf"), 400)))
+    errors, latency = PairedRule().check(WindowStats("m", 300, pairs=half))
+    assert errors.status is Status.HEALTHY and latency.status is Status.HEALTHY
+    assert "only simplified failed in 3 and only legacy in 3 of 400 pairs" in errors.message
+
+
+def test_without_pair_counts_the_rule_does_not_judge() -> None:
+    policy = HealthPolicy.from_yaml("rules: [{paired: {max_ratio: 1.25}}]")
+    verdict = policy.evaluate("m", _Fixed(WindowStats("m", 300, source="in-process")))
+    assert verdict.status is Status.HEALTHY
+    assert verdict.reasons == ["paired: not judged: in-process does not count shadow pairs"]
+
+
+def test_binomial_tail() -> None:
+    assert binomial_tail(7, 7) == pytest.approx(0.5 ** 7)
+    assert binomial_tail(0, 10) == 1 and binomial_tail(11, 10) == 0
+    assert binomial_tail(5, 10) == pytest.approx(638 / 1024)
+    assert 0 < binomial_tail(2600, 5000) < 0.01
+
+
+class _Fixed:
+    name = "fixed"
+
+    def __init__(self, stats: WindowStats) -> None:
+        self._stats = stats
+
+    def stats(self, migration: str, window: float) -> WindowStats:
+        return self._stats
