@@ -188,9 +188,9 @@ def test_hybrid_shadows_of_tpch_queries_all_match(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("how", "expected"),
     [(lambda rows: Rows(rows[:-1], rows.columns, ordered=rows.ordered),
-      "row only in authoritative (x1): (24, 'UNITED STATES', 1)"),
+      "row only in authoritative (x1): tuple(len 3)#"),  # where and how, never the values
      (lambda rows: Rows([r[:-1] for r in rows], rows.columns[:-1], ordered=rows.ordered),
-      "columns: ('nationkey', 'name', 'regionkey') != ('nationkey', 'name')")],
+      "columns: (nationkey, name, regionkey) != (nationkey, name)")],
     ids=["dropped-row", "dropped-column"],
 )
 def test_shadow_comparison_catches_a_real_difference(
@@ -209,7 +209,8 @@ def test_shadow_comparison_catches_a_real_difference(
         client.close()
     assert len(rows) == 25 and len(rows.columns) == 3  # the caller got legacy's full answer
     (report,) = hooks.reports
-    assert expected in report.differences
+    assert any(line.startswith(expected) for line in report.differences), report.differences
+    assert "UNITED STATES" not in "; ".join(report.differences)
 
 
 # --- writes land once ------------------------------------------------------------------------
