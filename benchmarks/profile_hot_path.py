@@ -236,9 +236,11 @@ def breakdown(telemetry: Any, tmp: str, registry: Any, legacy_fn: Any, hybrid_fn
         ("  result == result' (for scale)", lambda: value == other),
     ]
     rows += _internal_rows(registry, legacy_fn, hybrid_fn, value, parent)
-    noop = _noop_providers(tmp)
+    noop, noop_hybrid = _noop_providers(tmp)
     rows.append(("ours: legacy-phase call on no-op providers (aurum-otel's own work)",
                  lambda: noop(7)))
+    rows.append(("ours: hybrid call on no-op providers, shadow inline (aurum-otel's own work)",
+                 lambda: noop_hybrid(7)))
     rows.append(("ShadowExecutor.offer + a worker runs a no-op + join, per 100 jobs", handoff_batch))
     # Rows are timed round-robin (every row once per round, 7 rounds), so a change in the machine's
     # load during the breakdown moves every row alike.
@@ -312,13 +314,21 @@ class _NoopJob:
         pass
 
 
-def _noop_providers(tmp: str) -> Callable[..., Any]:
+def _noop_providers(tmp: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A legacy-phase and a hybrid migration on no-op providers: aurum-otel's own work."""
     store = FileStore.in_dir(tmp)
-    fn = migrated("p_noop", tracer_provider=trace.NoOpTracerProvider(),
-                  meter_provider=metrics.NoOpMeterProvider())(legacy_impl)
-    fn.simplified(simplified_impl)
-    store.transition("p_noop", Phase.LEGACY, actor="bench", reason="bench")
-    return fn
+    found = []
+    for name, phase, rollout in (("p_noop", Phase.LEGACY, None),
+                                 ("p_noop_hybrid", Phase.HYBRID, Rollout(percent=0, compare=100))):
+        fn = migrated(name, tracer_provider=trace.NoOpTracerProvider(),
+                      meter_provider=metrics.NoOpMeterProvider())(legacy_impl)
+        fn.simplified(simplified_impl)
+        if rollout is None:
+            store.transition(name, phase, actor="bench", reason="bench")
+        else:
+            store.transition(name, phase, rollout, actor="bench", reason="bench")
+        found.append(fn)
+    return found[0], found[1]
 
 
 if __name__ == "__main__":

@@ -86,12 +86,14 @@ def size_of(snapshot: Any) -> int:
     kind = type(snapshot)
     if kind is Pickled:
         return len(snapshot.data)
-    if kind is tuple:
-        return sum(size_of(item) for item in snapshot)
-    if kind is dict:
-        return sum(size_of(item) for item in snapshot.values())
     if kind is str or kind is bytes:
         return len(snapshot)
     if kind in _ATOMIC:
         return 0
+    if kind is tuple or kind is dict:
+        # A loop, not sum() over a generator: this runs for every shadowed call (issue 19).
+        total = 0
+        for item in snapshot if kind is tuple else snapshot.values():
+            total += size_of(item)
+        return total
     return sys.getsizeof(snapshot, 64)
