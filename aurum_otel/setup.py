@@ -21,6 +21,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from aurum_otel.errors import ConfigurationError
+from aurum_otel.health.file import split_from_steps
 from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.registry import current_aggregator, get_registry
 
@@ -206,8 +207,10 @@ def setup_telemetry(
     health_reader = None
     if health:
         # On the global providers the reader follows the registry of the moment (its aggregator).
-        health_reader = HealthReader(current_aggregator if set_global else registry.instruments_of(
-            tracer_provider, meter_provider).aggregator)
+        health_reader = HealthReader(
+            current_aggregator if set_global else registry.instruments_of(
+                tracer_provider, meter_provider).aggregator,
+            split_of=split_from_steps(_current_step))  # the split rule knows what was configured
         if set_global:
             registry.health_reader = health_reader
     writer = None
@@ -230,3 +233,8 @@ def _insecure(endpoint: str | None) -> bool | None:
     if target.startswith("http://"):
         return True
     return None
+
+
+def _current_step(name: str) -> tuple[str, float] | None:
+    """The step of ``name`` in the registry of the moment (``configure()`` may replace it)."""
+    return get_registry().step_of(name)

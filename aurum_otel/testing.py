@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from aurum_otel.forensics import capture as forensics_capture
+from aurum_otel.health.file import split_from_steps
 from aurum_otel.health.inprocess import HealthReader
 from aurum_otel.registry import Registry, configure, get_registry
 from aurum_otel.registry import reset as _reset_registry
@@ -61,8 +62,14 @@ class CapturedTelemetry:
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.health = (HealthReader(self._aggregator, clock=clock) if clock is not None
-                       else HealthReader(self._aggregator))
+        split_of = split_from_steps(lambda name: get_registry().step_of(name))
+        if clock is None:
+            self.health = HealthReader(self._aggregator, split_of=split_of)
+        else:
+            # Steps start in wall time (the store's), which an injected clock does not follow:
+            # the reader bounds the split's window by the step changes it sees instead.
+            self.health = HealthReader(self._aggregator, clock=clock, split_of=split_of,
+                                       wall=None)
         if store is None and state_dir is not None:
             store = FileStore.in_dir(state_dir)
         options: dict[str, Any] = {

@@ -23,7 +23,8 @@ from rich.text import Text
 
 from aurum_otel.errors import AurumOtelError, ConfigurationError
 from aurum_otel.flags import GUIDE_NAMES
-from aurum_otel.guide.file_source import FileHealthSource, default_path, read_metrics_file
+from aurum_otel.guide.file_source import FileHealthSource, current_step, default_path, read_metrics_file
+from aurum_otel.health.file import split_from_steps
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.prometheus import PrometheusSource
 from aurum_otel.health.stats import HealthSource
@@ -179,7 +180,7 @@ def metrics_file_guard() -> Iterator[None]:
 
 def make_source(kind: str, url: str | None) -> HealthSource:
     if kind == "prometheus":
-        return PrometheusSource(url)
+        return PrometheusSource(url, split_of=split_from_steps(current_step))
     if kind == "file":
         return FileHealthSource()
     raise ConfigurationError("--source", kind, "file or prometheus")

@@ -33,7 +33,9 @@ class HealthReader:
         retention: seconds of snapshots kept (the longest window that can be asked for).
         split_of: ``name -> configured split`` (e.g. ``split_from_steps(registry.step_of)``);
             without it the split rule does not judge this source's figures.
-        wall: Unix seconds, to place a step's start among the snapshots (injected for tests).
+        wall: Unix seconds, to place a step's start (stamped by the store in wall time) among
+            the snapshots; ``None`` when ``clock`` does not follow the wall (an injected test
+            clock): then only the step changes this reader sees bound the split's window.
 
     The split is counted on the authoritative calls since the configured step began (from the
     first snapshot taken after its start), never on a previous step's calls.
@@ -43,7 +45,8 @@ class HealthReader:
 
     def __init__(self, aggregator: Aggregator | Callable[[], Aggregator], *,
                  clock: Callable[[], float] = time.monotonic, retention: float = 3600.0,
-                 split_of: SplitOf | None = None, wall: Callable[[], float] = time.time) -> None:
+                 split_of: SplitOf | None = None,
+                 wall: Callable[[], float] | None = time.time) -> None:
         self._aggregator = aggregator
         self._split_of = split_of
         self._wall = wall
@@ -52,6 +55,8 @@ class HealthReader:
         self._lock = threading.Lock()
         self._times: list[float] = []
         self._snapshots: list[Totals] = []
+        # migration -> (step label, when this reader first saw it; None: on its first look)
+        self._steps: dict[str, tuple[str, float | None]] = {}
 
     @property
     def aggregator(self) -> Aggregator:
@@ -76,10 +81,19 @@ class HealthReader:
         self.snapshot()
         configured = self._split_of(migration) if self._split_of is not None else None
         age = window
-        if configured is not None and configured.since is not None:
+        if configured is not None and configured.since is not None and self._wall is not None:
             age = min(window, max(self._wall() - configured.since, 0.0))
         with self._lock:
             latest, now = self._snapshots[-1], self._times[-1]
+            if configured is not None:
+                # A step change this reader saw bounds the split's window in its own clock too
+                # (the store stamps steps in wall time; an injected clock may not follow it).
+                seen = self._steps.get(migration)
+                if seen is None or seen[0] != configured.step:
+                    seen = (configured.step, None if seen is None else now)
+                    self._steps[migration] = seen
+                if seen[1] is not None:
+                    age = min(age, now - seen[1])
             index = bisect.bisect_right(self._times, now - window) - 1
             baseline = self._snapshots[index] if index >= 0 else {}
             split_base, split_window = baseline, window

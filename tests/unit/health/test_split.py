@@ -175,3 +175,30 @@ class _Fixed:
 
     def stats(self, migration: str, window: float) -> WindowStats:
         return self._stats
+
+
+def test_the_split_is_judged_through_the_shipped_wiring(tmp_path: Path) -> None:
+    """testing.capture (like setup_telemetry) tells the in-process reader the configured split:
+    one routing key for every call at 10 % reads unhealthy, not healthy."""
+    from aurum_otel import FileStore, Phase, Rollout, migrated, routing_key, testing
+    from aurum_otel.health import HealthPolicy
+
+    FileStore.in_dir(tmp_path).transition("one_key", Phase.HYBRID, Rollout(percent=10, compare=0),
+                                          actor="t", reason="t")
+
+    @migrated("one_key")
+    def serve(i: int) -> int:
+        return i
+
+    @serve.simplified
+    def _serve(i: int) -> int:
+        return i
+
+    with testing.capture(state_dir=tmp_path) as telemetry:
+        telemetry.health.snapshot()
+        with routing_key("the-same-key-for-everyone"):
+            for i in range(400):
+                serve(i)
+        verdict = HealthPolicy().evaluate("one_key", telemetry.health)
+    assert verdict.status.value == "unhealthy", verdict
+    assert "sample-ratio mismatch" in str(verdict.to_dict())
