@@ -9,6 +9,7 @@ from __future__ import annotations
 from aurum_otel.cli import control, demo, judge, status
 from aurum_otel.cli import forensics as forensics
 from aurum_otel.cli import report as report
+from aurum_otel.cli import verdicts as verdicts
 from aurum_otel.cli.app import cli, main
 from aurum_otel.cli.common import EXIT_CODES, EXIT_ERROR, EXIT_USAGE
 

@@ -12,13 +12,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
+from aurum_otel.control import verdicts
 from aurum_otel.control.backends import control_store_for
 from aurum_otel.control.gates import Gates
 from aurum_otel.control.lease import LeaseKeeper
 from aurum_otel.control.plan import DEFAULT_PLAN, Plan, Step, plan_position
-from aurum_otel.control.state import ControlStore
+from aurum_otel.control.state import ControlState, ControlStore
 from aurum_otel.control.transitions import (
     DEFAULT_GIVE_UP_AFTER,
     MAX_RETRY_DELAY,
@@ -212,10 +214,30 @@ class Controller:
         does not answer 2xx holds the advance, never a rollback.
         """
         try:
-            return self._tick()
+            tick = self._tick()
         except TransitionConflictError as exc:
             self._observed = None
-            return Tick(self._verdict or failed_verdict(self.name, str(exc)), "conflict", str(exc))
+            tick = Tick(self._verdict or failed_verdict(self.name, str(exc)), "conflict", str(exc))
+        self._remember(tick)
+        return tick
+
+    def _remember(self, tick: Tick) -> None:
+        """Keep the verdict in the history (never fails the tick: the history is a record)."""
+        if tick.action == "failed":
+            return  # no verdict: the source could not be read
+        try:
+            def add(state: ControlState) -> ControlState:
+                item = verdicts.entry(
+                    tick.verdict, action=tick.action, message=tick.message,
+                    at=self.wall_clock(),
+                    transition_id=tick.transition.id if tick.transition is not None else None,
+                    caused_by=(verdicts.causes(state.verdicts, tick.action)
+                               if tick.action in verdicts.ACTED else ()))
+                return replace(state, verdicts=verdicts.appended(state.verdicts, item))
+
+            self.control.update(self.name, add)
+        except Exception:
+            logger.warning("keeping the verdict history of %r failed", self.name, exc_info=True)
 
     def _tick(self) -> Tick:
         record = self.record()

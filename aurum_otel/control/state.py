@@ -51,6 +51,7 @@ class ControlState:
         waiting: the gate the controller waits at (``pause``, ``approve``, ``confirm``), with the
             step it would enter; kept so that ``plan show`` can say it and an event is sent once.
         plan: the plan document ``watch --plan`` runs (``None``: the built-in plan).
+        verdicts: the verdict history (see :mod:`aurum_otel.control.verdicts`), oldest first.
     """
 
     paused: Mark | None = None
@@ -59,6 +60,7 @@ class ControlState:
     waiting: Mapping[str, Any] | None = None
     plan: Mapping[str, Any] | None = None
     plan_source: str = "built-in"
+    verdicts: tuple[Mapping[str, Any], ...] = ()
 
     def released_gate(self, gate: str, transition_id: str) -> Mark | None:
         return self.released.get(gate) if self.released_for == transition_id else None
@@ -79,6 +81,8 @@ class ControlState:
         if self.plan is not None:
             data["plan"] = dict(self.plan)
             data["plan_source"] = self.plan_source
+        if self.verdicts:
+            data["verdicts"] = [dict(v) for v in self.verdicts]
         return data
 
     @classmethod
@@ -90,11 +94,14 @@ class ControlState:
                  if (m := Mark.from_dict(v)) is not None}
         waiting = data.get("waiting")
         plan = data.get("plan")
+        verdicts = data.get("verdicts")
         return cls(Mark.from_dict(data.get("paused")),
                    str(data["released_for"]) if data.get("released_for") is not None else None,
                    marks, dict(waiting) if isinstance(waiting, Mapping) else None,
                    dict(plan) if isinstance(plan, Mapping) else None,
-                   str(data.get("plan_source", "built-in")))
+                   str(data.get("plan_source", "built-in")),
+                   tuple(dict(v) for v in verdicts if isinstance(v, Mapping))
+                   if isinstance(verdicts, list) else ())
 
 
 class ControlStore(Protocol):

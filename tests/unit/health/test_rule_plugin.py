@@ -96,7 +96,8 @@ def test_its_yaml_schema_is_its_fields(toy_rule: type[rules.Rule]) -> None:
         HealthPolicy.from_yaml("rules: [{simplified_share: {max_share: 1}}]")
     with pytest.raises(ConfigurationError, match="min_share.*a share from 0 to 1"):
         HealthPolicy.from_yaml("rules: [{simplified_share: {min_share: 2}}]")
-    with pytest.raises(ConfigurationError, match="mismatch_rate, metric, paired, split, simplified_share, all, any"):
+    with pytest.raises(ConfigurationError,
+                       match="mismatch_rate, metric, paired, split, simplified_share, all, any"):
         HealthPolicy.from_yaml("rules: [{nonsense: {}}]")
 
 
