@@ -46,7 +46,7 @@ def test_a_rollback_keeps_the_unhealthy_streak_that_caused_it(
     by_id = {v["id"]: v for v in history}
     assert len(rollback["caused_by"]) == 2  # with this one, the 3 unhealthy verdicts in a row
     assert all(by_id[i]["status"] == "unhealthy" for i in rollback["caused_by"])
-    error_rule = [r for r in rollback["results"] if r["rule"] == "error_rate"][0]
+    error_rule = next(r for r in rollback["results"] if r["rule"] == "error_rate")
     assert error_rule["status"] == "unhealthy" and error_rule["samples"]
     shown = CliRunner().invoke(cli, ["verdicts", "svc", "--acted", "--json"])
     assert shown.exit_code == 0, shown.output
