@@ -376,10 +376,15 @@ class _Endless(Exception):
     """An iterator result longer than :data:`MAX_ITEMS`."""
 
 
+# Exact types that are never iterators: skips the ABC check (~0.15 µs, twice per shadow).
+_NOT_ITERATORS = frozenset({dict, list, tuple, str, bytes, int, float, bool, type(None), set,
+                            frozenset})
+
+
 def _materialized(value: Any) -> Any:
     """An iterator result as the list of its items (ours to consume: a snapshot or the shadow's
     own result); anything else as it is."""
-    if not isinstance(value, Iterator):
+    if type(value) in _NOT_ITERATORS or not isinstance(value, Iterator):
         return value
     items = list(itertools.islice(value, MAX_ITEMS + 1))
     if len(items) > MAX_ITEMS:
