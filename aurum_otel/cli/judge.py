@@ -12,11 +12,13 @@ from pathlib import Path
 import click
 
 from aurum_otel.cli.app import cli
+from aurum_otel.cli.backtest import run_backtest
 from aurum_otel.cli.common import (
     EXIT_INCONCLUSIVE,
     EXIT_OK,
     EXIT_UNHEALTHY,
     FilePath,
+    FiniteFloat,
     PromDuration,
     console,
     fail,
@@ -47,9 +49,30 @@ _STATUS_STYLE = {Status.HEALTHY: "green", Status.UNHEALTHY: "red", Status.INCONC
 @rules_option
 @window_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--replay", type=PromDuration(),
+              help="Backtest: replay the rules over this much of Prometheus's history (e.g. 6h) "
+                   "and print when the controller would have advanced or rolled back.")
+@click.option("--step", "replay_step", type=FiniteFloat(1, 86400), default=60.0, show_default=True,
+              help="With --replay: seconds between evaluations.")
+@click.option("--bake", type=FiniteFloat(0, 30 * 86400), default=300.0, show_default=True,
+              help="With --replay: seconds a step must stay healthy before an advance.")
+@click.option("--rollback-after", type=click.IntRange(min=1), default=3, show_default=True,
+              help="With --replay: unhealthy verdicts in a row before a rollback.")
 def health(names: Sequence[str], source: str, prometheus_url: str | None, rules: str | None,
-           window: float | None, as_json: bool) -> None:
-    """Judge NAMES (default: all) by the health rules. Exit 0 healthy, 1 unhealthy, 2 inconclusive."""
+           window: float | None, as_json: bool, replay: str | None, replay_step: float,
+           bake: float, rollback_after: int) -> None:
+    """Judge NAMES (default: all) by the health rules. Exit 0 healthy, 1 unhealthy, 2 inconclusive.
+
+    With --replay, backtest instead: one NAME, --source prometheus."""
+    if replay is not None:
+        if len(names) != 1:
+            raise click.UsageError("--replay backtests one migration: name it")
+        if source != "prometheus":
+            raise click.UsageError("--replay reads the past from Prometheus: add --source prometheus")
+        check_name(names[0], variable="NAME")
+        run_backtest(names[0], make_source(source, prometheus_url), load_policy(rules, window),
+                     replay, replay_step, bake, rollback_after, as_json)
+        return
     for name in names:
         # Prometheus may know migrations of other hosts: there, only the spelling is checked.
         if source == "prometheus":

@@ -9,6 +9,7 @@ raises :class:`PrometheusAnswerError` naming the query and what was wrong.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -75,11 +76,22 @@ class PrometheusSource:
             raise ConfigurationError("AURUM_PROMETHEUS_URL", self.url, "an http:// or https:// URL")
         self.timeout = timeout
         self._session = session or requests.Session()
+        self.at: float | None = None  # evaluate as of this Unix time (a backtest); None: now
+
+    def as_of(self, at: float) -> PrometheusSource:
+        """The same source, every query evaluated as of ``at`` (Unix seconds): for backtests."""
+        past = copy.copy(self)
+        past.at = at
+        past._clock = lambda: at
+        return past
 
     def query(self, expression: str) -> list[dict[str, Any]]:
         """Run an instant query and return its vector (validated)."""
         try:
-            response = self._session.get(f"{self.url}/api/v1/query", params={"query": expression},
+            params = {"query": expression}
+            if self.at is not None:
+                params["time"] = f"{self.at:.3f}"
+            response = self._session.get(f"{self.url}/api/v1/query", params=params,
                                          timeout=self.timeout)
         except requests.RequestException as exc:
             raise PrometheusUnavailableError(
