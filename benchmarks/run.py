@@ -22,9 +22,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,341 +35,24 @@ sys.path.insert(0, str(HERE))
 os.environ["AURUM_MIGRATION_BENCH_OFF_MONITORING"] = "0"
 os.environ.setdefault("AURUM_STATE_DIR", tempfile.mkdtemp(prefix="aurum-bench-state-"))
 
+from _bench import Bench  # noqa: E402
+from _call_cost import calls, measure_hybrid_call_vs_peers, measure_legacy_call_vs_naive_otel  # noqa: E402
 from _common import (  # noqa: E402
     NetworkGuard,
-    Telemetry,
     caller_latencies,
-    legacy_impl,
-    machine,
     make_telemetry,
     paired,
-    paired_wall,
     percentile,
     run_threads,
     simplified_impl,
     time_once,
-    versions,
 )
-from _peers import (  # noqa: E402
-    LaunchDarkly,
-    LaunchDarklyTraced,
-    laboratory_experiment,
-    naive_instrumented,
-    passthrough,
-)
-from opentelemetry import context as otel_context  # noqa: E402
+from _machine import machine, versions  # noqa: E402
+from _peers import LaunchDarkly, laboratory_experiment  # noqa: E402
+from _table import FULL, QUICK, Row, Sizes, render_markdown, render_text, spread  # noqa: E402
 from opentelemetry import trace  # noqa: E402
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased  # noqa: E402
-from opentelemetry.trace import set_span_in_context  # noqa: E402
 
 import aurum_otel  # noqa: E402
-from aurum_otel import BaseHooks, FileStore, MismatchReport, Phase, Rollout, migrated  # noqa: E402
-from aurum_otel.telemetry.instruments import feature_flag_event  # noqa: E402
-from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes  # noqa: E402
-
-SLEEP = 0.010  # measures 5 and 6: each implementation sleeps 10 ms
-
-
-@dataclass
-class Row:
-    measure: str
-    ours: str
-    peer: str
-    figure: float
-    op: str  # "<=", ">=", "<", "info"
-    target: float | None
-    notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def verdict(self) -> str:
-        if self.op == "info" or self.target is None:
-            return "info"
-        ok = {"<=": self.figure <= self.target, ">=": self.figure >= self.target,
-              "<": self.figure < self.target}[self.op]
-        return "PASS" if ok else "FAIL"
-
-    @property
-    def target_text(self) -> str:
-        return "—" if self.op == "info" or self.target is None else f"{self.op} {self.target:g}"
-
-
-@dataclass
-class Sizes:
-    rounds: int
-    n_call: int  # calls per batch, measure 1
-    n_hybrid: int  # calls per batch, measure 2
-    n_off: int  # calls per batch, measure 3
-    n_threads: int  # total calls per throughput run, measure 4
-    thread_rounds: int
-    latency_samples: int  # per side, measures 5 and 6
-    flood: int  # measure 6: calls while the shadow hangs
-    rss_calls: int
-    rss_warmup: int
-
-
-FULL = Sizes(rounds=15, n_call=2000, n_hybrid=600, n_off=20000, n_threads=1500, thread_rounds=15,
-             latency_samples=150, flood=3000, rss_calls=1_000_000, rss_warmup=100_000)
-QUICK = Sizes(rounds=5, n_call=600, n_hybrid=200, n_off=5000, n_threads=600, thread_rounds=5,
-              latency_samples=40, flood=1500, rss_calls=50_000, rss_warmup=10_000)
-
-
-class Outcomes(BaseHooks):
-    """Counts shadow comparisons that did not match (timeouts, drops) for measure 6."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def on_mismatch(self, report: MismatchReport) -> None:
-        with self._lock:
-            self.counts[report.result.value] += 1
-
-
-class Bench:
-    """The migrations under test, configured once on shared offline providers."""
-
-    def __init__(self, telemetry: Telemetry, state_dir: str) -> None:
-        self.telemetry = telemetry
-        store = FileStore.in_dir(state_dir)
-        aurum_otel.configure(store=store, tracer_provider=telemetry.tracer_provider,
-                             meter_provider=telemetry.meter_provider, refresh_interval=0.5)
-        hybrid = Rollout(percent=0, compare=100)
-        for name in ("bench_legacy", "bench_off", "bench_sleep_legacy"):
-            store.transition(name, Phase.LEGACY, actor="bench", reason="bench")
-        for name in ("bench_hybrid", "bench_hybrid_capture", "bench_hybrid_nocopy",
-                     "bench_hybrid_sampled", "bench_sleep",
-                     "bench_hang", "bench_hang_fast"):
-            store.transition(name, Phase.HYBRID, hybrid, actor="bench", reason="bench")
-        self.registry = aurum_otel.get_registry()
-        self.release = threading.Event()  # lets the hung shadows of measure 6 go at the end
-        self.hang_outcomes = Outcomes()
-
-        def define(name: str, legacy: Callable[..., Any], simplified: Callable[..., Any],
-                   **options: Any) -> Any:
-            fn = migrated(name, **options)(legacy)
-            fn.simplified(simplified)
-            return fn
-
-        def sleeping(user: int = 7) -> dict[str, Any]:
-            time.sleep(SLEEP)
-            return legacy_impl(user)
-
-        def sleeping_v2(user: int = 7) -> dict[str, Any]:
-            time.sleep(SLEEP)
-            return simplified_impl(user)
-
-        def hanging(user: int = 7) -> dict[str, Any]:
-            self.release.wait(120)  # "hangs" until the benchmark lets it go
-            return simplified_impl(user)
-
-        self.sleeping, self.sleeping_v2, self.hanging = sleeping, sleeping_v2, hanging
-        self.legacy = define("bench_legacy", legacy_impl, simplified_impl)
-        self.hybrid = define("bench_hybrid", legacy_impl, simplified_impl)
-        self.hybrid_capture = define("bench_hybrid_capture", legacy_impl, simplified_impl,
-                                     capture=True)
-        self.hybrid_nocopy = define("bench_hybrid_nocopy", legacy_impl, simplified_impl,
-                                    copy_args=False)
-        # A common production setting: 1 trace in 10 recorded (parent-based), counts exact.
-        self.sampled = make_telemetry(sampler=ParentBased(TraceIdRatioBased(0.1)))
-        self.hybrid_sampled = define("bench_hybrid_sampled", legacy_impl, simplified_impl,
-                                     tracer_provider=self.sampled.tracer_provider,
-                                     meter_provider=self.sampled.meter_provider)
-        self.off = define("bench_off", legacy_impl, simplified_impl)
-        self.sleep = define("bench_sleep", sleeping, sleeping_v2)
-        self.sleep_legacy = define("bench_sleep_legacy", sleeping, sleeping_v2)
-        tracer = telemetry.tracer_provider.get_tracer("bench.span")
-
-        def one_span(user: int = 7) -> dict[str, Any]:
-            span = tracer.start_span("one span")
-            try:
-                return sleeping(user)
-            finally:
-                span.end()
-
-        self.sleep_one_span = one_span
-        self.sleep_naive = naive_instrumented(sleeping, "bench_sleep_legacy",
-                                              telemetry.tracer_provider, telemetry.meter_provider)
-        self.hang = define("bench_hang", sleeping, hanging, shadow_timeout=0.5,
-                           hooks=self.hang_outcomes)
-        self.hang_fast = define("bench_hang_fast", legacy_impl, hanging,
-                                shadow_timeout=0.5, hooks=self.hang_outcomes)
-        self.naive = naive_instrumented(legacy_impl, "bench_legacy",
-                                        telemetry.tracer_provider, telemetry.meter_provider)
-        self.passthrough = passthrough(legacy_impl)
-
-    def join_shadows(self) -> None:
-        if not self.registry.shadows.join(120):
-            raise RuntimeError("shadows did not finish within 120 s")
-
-
-def two_spans(telemetry: Telemetry) -> Callable[..., Any]:
-    """The least any hybrid call under the telemetry contract does: the call's span and its
-    shadow's child span with the contract's attributes, both implementations, ``==``."""
-    tracer = telemetry.tracer_provider.get_tracer("bench.floor")
-    call_attributes = {"aurum.migration.name": "bench_floor", "aurum.migration.phase": "hybrid",
-                       "aurum.migration.implementation": "legacy",
-                       "aurum.migration.outcome": "success"}
-    shadow_attributes = {"aurum.migration.name": "bench_floor", "aurum.migration.phase": "hybrid",
-                         "aurum.migration.implementation": "simplified",
-                         "aurum.migration.role": "shadow"}
-
-    def call(user: int = 7) -> dict[str, Any]:
-        span = tracer.start_span("migrate bench_floor", attributes=call_attributes)
-        value = legacy_impl(user)
-        span.end()
-        shadow = tracer.start_span("shadow bench_floor", context=set_span_in_context(span),
-                                   attributes=shadow_attributes)
-        other = simplified_impl(user)
-        shadow.set_attribute("aurum.migration.comparison", "match" if other == value else "mismatch")
-        shadow.end()
-        return value
-
-    return call
-
-
-def one_span(telemetry: Telemetry) -> Callable[..., Any]:
-    """The least a legacy-phase call under the telemetry contract does: its span with the
-    contract's attributes, current while the function runs, and the ``feature_flag.evaluation``
-    event (attributes validated once, as aurum-otel adds it); counts excluded (aurum-otel keeps
-    them in a lock-free aggregator, ~1 µs)."""
-    tracer = telemetry.tracer_provider.get_tracer("bench.floor1")
-    attributes = {"aurum.migration.name": "bench_floor1", "aurum.migration.phase": "legacy",
-                  "aurum.migration.implementation": "legacy",
-                  "aurum.migration.outcome": "success"}
-    event = frozen_attributes(feature_flag_event("bench_floor1", Phase.LEGACY, "store"))
-
-    def call(user: int = 7) -> dict[str, Any]:
-        span = tracer.start_span("migrate bench_floor1", attributes=attributes)
-        add_event_at(span, "feature_flag.evaluation", event, None)
-        token = otel_context.attach(set_span_in_context(span))
-        try:
-            return legacy_impl(user)
-        finally:
-            otel_context.detach(token)
-            span.end()
-
-    return call
-
-
-def calls(fn: Callable[..., Any], after: Callable[[], None]) -> Callable[[int], None]:
-    def batch(n: int) -> None:
-        for _ in range(n):
-            fn(7)
-        after()
-
-    return batch
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-def measure_legacy_call_vs_naive_otel(bench: Bench, sizes: Sizes) -> list[Row]:
-    flush = bench.telemetry.flush
-    result = paired(calls(bench.legacy, flush), calls(bench.naive, flush), n=sizes.n_call,
-                    rounds=sizes.rounds)
-    wall = paired_wall(bench.legacy, bench.naive, n=sizes.n_call, rounds=sizes.rounds, after=flush)
-    floor = paired(calls(one_span(bench.telemetry), flush), calls(bench.naive, flush),
-                   n=sizes.n_call, rounds=sizes.rounds)
-    ours_vs_floor = paired(calls(bench.legacy, flush), calls(one_span(bench.telemetry), flush),
-                           n=sizes.n_call, rounds=sizes.rounds)
-    return [Row(
-        "1. routed call, legacy phase, full telemetry vs naive OTel (CPU/call)",
-        f"{result.a_us:.1f} µs", f"{result.b_us:.1f} µs (naive)", result.ratio, "<=", 0.40,
-        notes=_spread(result) + f"; wall {result.a_wall_us:.1f} vs {result.b_wall_us:.1f} µs",
-        extra=asdict(result),
-    ), Row(
-        "1w. the same, wall time in the caller's thread (timeit; flush outside the timed loop)",
-        f"{wall.a_us:.1f} µs", f"{wall.b_us:.1f} µs (naive)", wall.ratio, "<=", 0.45,
-        notes=_spread(wall), extra=asdict(wall),
-    ), Row(
-        "1d. floor of the contract for 1: the call's span (contract attributes, current during "
-        "the call) + its feature_flag.evaluation event, nothing else, vs naive OTel",
-        f"{floor.a_us:.1f} µs", f"{floor.b_us:.1f} µs (naive)", floor.ratio, "info", None,
-        notes=_spread(floor), extra=asdict(floor),
-    ), Row(
-        "1e. ours (row 1) vs that floor", f"{ours_vs_floor.a_us:.1f} µs",
-        f"{ours_vs_floor.b_us:.1f} µs (floor)", ours_vs_floor.ratio, "info", None,
-        notes=_spread(ours_vs_floor), extra=asdict(ours_vs_floor),
-    )]
-
-
-def measure_hybrid_call_vs_peers(bench: Bench, sizes: Sizes) -> list[Row]:
-    flush = bench.telemetry.flush
-
-    def awaiting_shadows(telemetry: Telemetry) -> Callable[[], None]:
-        def after() -> None:
-            bench.join_shadows()  # the shadows are part of the cost
-            telemetry.flush()
-
-        return after
-
-    ld = LaunchDarkly(legacy_impl, simplified_impl)
-    ld_traced = LaunchDarklyTraced(legacy_impl, simplified_impl, bench.telemetry.tracer_provider)
-    lab = laboratory_experiment(legacy_impl, simplified_impl)
-    floor = two_spans(bench.telemetry)
-
-    def versus(label: str, ours: Callable[[int], None], peer: Callable[..., Any], peer_name: str,
-               target: tuple[str, float | None] = ("info", None), note: str = "") -> Row:
-        result = paired(ours, calls(peer, flush), n=sizes.n_hybrid, rounds=sizes.rounds)
-        return Row(label, f"{result.a_us:.1f} µs", f"{result.b_us:.1f} µs ({peer_name})",
-                   result.ratio, *target, notes=note + _spread(result), extra=asdict(result))
-
-    ours = calls(bench.hybrid, awaiting_shadows(bench.telemetry))
-    try:
-        wall = paired_wall(bench.hybrid, ld_traced.read, n=sizes.n_hybrid, rounds=sizes.rounds,
-                           after=awaiting_shadows(bench.telemetry))
-        rows = [
-            versus("2. hybrid, shadow+compare every call vs the contract's floor (row 2d's two spans)",
-                   ours, floor, "floor", ("<=", 1.5)),
-            versus("2g. the same vs LaunchDarkly Migrator.read (shadow, serial) + its OTel tracing "
-                   "hook (spans on) inside a user span", ours, ld_traced.read, "LD+otel",
-                   ("<=", 0.45), note="ldotel.tracing.Hook(add_spans=True), global provider = ours; "),
-            Row("2gw. the same, wall time in the caller's thread (timeit; shadows joined and "
-                "flushed outside the timed loop)", f"{wall.a_us:.1f} µs",
-                f"{wall.b_us:.1f} µs (LD+otel)", wall.ratio, "<=", 0.45,
-                notes="our shadows run on workers during the loop and compete for the CPU; "
-                      + _spread(wall), extra=asdict(wall)),
-            versus("2a. the same hybrid call vs LaunchDarkly Migrator.read (shadow, serial, no "
-                   "telemetry)", ours, ld.read, "LD"),
-            versus("2b. same vs laboratory.Experiment (serial, no telemetry)", ours, lab, "lab"),
-            versus("2c. same with copy_args=False vs LaunchDarkly",
-                   calls(bench.hybrid_nocopy, awaiting_shadows(bench.telemetry)), ld.read, "LD"),
-            versus("2d. floor of the contract: the call's span and its shadow's span alone vs "
-                   "LaunchDarkly", calls(floor, flush), ld.read, "LD",
-                   note=("two SDK spans with the contract's attributes, start + end + export, "
-                         "both implementations and == inline; no routing, copies, metrics or "
-                         "threads; ")),
-        ]
-        capture = paired(calls(bench.hybrid_capture, awaiting_shadows(bench.telemetry)), ours,
-                         n=sizes.n_hybrid, rounds=sizes.rounds)
-        rows.append(Row(
-            "2h. capture on (capture=True), no mismatch, vs capture off (both hybrid, shadows awaited)",
-            f"{capture.a_us:.1f} µs", f"{capture.b_us:.1f} µs (capture off)", capture.ratio,
-            "<=", 1.02, notes=_spread(capture), extra=asdict(capture),
-        ))
-        latency = caller_latencies({"ours": bench.hybrid, "LaunchDarkly": ld.read},
-                                   sizes.latency_samples, pause=0.002)
-        bench.join_shadows()
-        p50 = {side: percentile(values, 50) for side, values in latency.items()}
-        rows.append(Row(
-            "2e. the same hybrid call, caller p50 latency (2 ms between calls) vs LaunchDarkly",
-            f"{p50['ours'] * 1e6:.1f} µs", f"{p50['LaunchDarkly'] * 1e6:.1f} µs (LD)",
-            p50["ours"] / p50["LaunchDarkly"], "info", None,
-            notes=(f"what the caller waits: ours runs the shadow on a worker between calls; "
-                   f"{sizes.latency_samples} calls per side, interleaved blocks of 10"),
-            extra={side: {"p50": p50[side], "p95": percentile(v, 95)} for side, v in latency.items()},
-        ))
-        rows.append(versus(
-            "2f. the hybrid call of 2 under a 10 % parent-based trace sampler vs LaunchDarkly",
-            calls(bench.hybrid_sampled, awaiting_shadows(bench.sampled)), ld.read, "LD",
-            note=("ParentBased(TraceIdRatioBased(0.1)) on our own providers: 1 call in 10 records "
-                  "its two spans, every call and comparison still counted; "),
-        ))
-    finally:
-        ld.close()
-        ld_traced.close()
-    return rows
 
 
 def measure_monitoring_off_vs_plain_decorator(bench: Bench, sizes: Sizes) -> list[Row]:
@@ -382,7 +64,7 @@ def measure_monitoring_off_vs_plain_decorator(bench: Bench, sizes: Sizes) -> lis
     return [Row(
         "3. monitoring off (AURUM_MIGRATION_<NAME>_MONITORING=0) vs functools.wraps pass-through",
         f"{result.a_us:.2f} µs", f"{result.b_us:.2f} µs (wraps)", result.ratio, "<=", 2.0,
-        notes=_spread(result), extra=asdict(result),
+        notes=spread(result), extra=asdict(result),
     )]
 
 
@@ -580,10 +262,6 @@ def measure_rss_over_hybrid_calls(bench: Bench | None, sizes: Sizes) -> list[Row
     return rows
 
 
-def _spread(result: Any) -> str:
-    return (f"ratio IQR {result.ratio_low:.2f}-{result.ratio_high:.2f}, {result.rounds} rounds x "
-            f"{result.n} calls")
-
 
 # The table's row ids (``--only 1,2``) -> the measure that fills them.
 MEASURES: dict[str, Callable[..., list[Row]]] = {
@@ -598,35 +276,6 @@ MEASURES: dict[str, Callable[..., list[Row]]] = {
 }
 
 
-# ---------------------------------------------------------------------------------------------
-
-
-def render_text(rows: list[Row]) -> str:
-    headers = ("measure", "ours", "peer", "ratio", "target", "result")
-    table = [(r.measure, r.ours, r.peer, _fmt(r.figure), r.target_text, r.verdict) for r in rows]
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
-    widths[0] = min(widths[0], 72)
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row, r in zip(table, rows, strict=True):
-        first = row[0] if len(row[0]) <= widths[0] else row[0][: widths[0] - 1] + "…"
-        lines.append("  ".join(c.ljust(w) for c, w in zip((first, *row[1:]), widths, strict=True)))
-        if r.notes:
-            lines.append(" " * 4 + r.notes)
-    return "\n".join(lines)
-
-
-def render_markdown(rows: list[Row]) -> str:
-    lines = ["| measure | ours | peer | ratio | target | result | notes |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r.measure} | {r.ours} | {r.peer} | {_fmt(r.figure)} | {r.target_text} | "
-                     f"{r.verdict} | {r.notes} |")
-    return "\n".join(lines)
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
 
 
 def main(argv: list[str] | None = None) -> int:
