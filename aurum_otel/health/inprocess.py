@@ -97,8 +97,12 @@ class HealthReader:
             index = bisect.bisect_right(self._times, now - window) - 1
             baseline = self._snapshots[index] if index >= 0 else {}
             split_base, split_window = baseline, window
-            if age < window:  # the step began within the window: count from after its start
-                first = bisect.bisect_left(self._times, now - age)
+            first = bisect.bisect_left(self._times, now - age)
+            if age < window and (first < len(self._times) - 1 or first > 0):
+                # The step began within the window: count from this reader's first look after
+                # the start (none since: nothing counted yet). A reader whose first look is now
+                # (a process started in this step) reads the window's figures, as the other
+                # rules do.
                 split_base, split_window = self._snapshots[first], now - self._times[first]
 
         def delta(*key: str) -> float:
