@@ -25,6 +25,7 @@ from aurum_otel.flags import GlobalFlags
 from aurum_otel.guide.metrics_file import MetricsFileWriter, Steps
 from aurum_otel.health.file import FILE_NAME, step_label
 from aurum_otel.mismatch_log import MismatchLog
+from aurum_otel.phase import Phase
 from aurum_otel.resolve import MigrationRuntime, Resolved
 from aurum_otel.shadow import ShadowExecutor
 from aurum_otel.store import PhaseStore, store_from_url
@@ -147,6 +148,8 @@ class Registry:
     def instruments_of(self, tracer_provider: Any, meter_provider: Any) -> Instruments:
         """The instruments of exactly this provider pair (``None``: the global provider)."""
         found, created = self._instruments.get(tracer_provider, meter_provider)
+        if found.rollouts is None:
+            found.rollouts = self.rollout_percents
         if created and monitoring_explicitly_on():
             self.metrics_writer(found.aggregator, start=True)  # the guide's monitoring flag
         return found
@@ -176,6 +179,15 @@ class Registry:
             state = self.migration(name).resolved().state
             step = self.step_of(name)
             out[name] = (state.phase.value, *step) if step else state.phase.value
+        return out
+
+    def rollout_percents(self) -> dict[str, float]:
+        """``name -> configured share (0-100) served by simplified`` of every known migration."""
+        out: dict[str, float] = {}
+        for name in self.names():
+            state = self.migration(name).resolved().state
+            out[name] = (state.rollout.percent if state.phase is Phase.HYBRID else
+                         100.0 if state.phase is Phase.SIMPLIFIED else 0.0)
         return out
 
     def step_of(self, name: str) -> tuple[str, float] | None:

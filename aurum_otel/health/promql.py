@@ -22,9 +22,8 @@ IMPL = semconv.PROM_LABEL_IMPLEMENTATION
 OUTCOME = semconv.PROM_LABEL_OUTCOME
 COMPARISON = semconv.PROM_LABEL_COMPARISON
 ROLE = semconv.PROM_LABEL_ROLE
-# The configured share of simplified (0-100) per migration, a gauge the library exports. Its name
-# belongs in semconv (PROM_ROLLOUT_PERCENT beside the other PROM_ names) once the gauge exists.
-ROLLOUT_PERCENT = "aurum_migration_rollout_percent"
+# The configured share of simplified (0-100) per migration, the gauge the library exports.
+ROLLOUT_PERCENT = semconv.PROM_ROLLOUT_PERCENT
 COMPLETED = "match|mismatch"
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a",

@@ -14,7 +14,7 @@ import copy
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -71,6 +71,9 @@ class Instruments:
         # exemplar of its next point. Ids only (never the span: it must not outlive its run),
         # replaced by a lock-free dict store.
         self._links: dict[ComparisonKey, SpanContext] = {}
+        # ``name -> configured percent`` of the migrations known (set by the registry): the
+        # rollout gauge, which the generated split alert compares the observed split with.
+        self.rollouts: Callable[[], Mapping[str, float]] | None = None
 
     def with_tracer(self, tracer_provider: TracerProvider | None) -> Instruments:
         """The same meters and aggregator, tracing to another provider."""
@@ -214,6 +217,11 @@ class _Meters:
             unit="{comparison}",
             description="Shadow comparisons, by result.",
         )
+        self.rollout_percent = meter.create_observable_gauge(
+            semconv.METRIC_ROLLOUT_PERCENT,
+            callbacks=[self._observe_rollouts],
+            description="Configured share (0-100) of authoritative calls served by simplified.",
+        )
         self.transitions = meter.create_counter(
             semconv.METRIC_TRANSITIONS,
             unit="{transition}",
@@ -232,6 +240,19 @@ class _Meters:
             for key, count in source.aggregator.comparisons().items():
                 yield Observation(count, source.comparison_attributes(*key),
                                   context=source.exemplar_context(key))
+
+
+    def _observe_rollouts(self, options: CallbackOptions) -> Iterable[Observation]:
+        source = self.source
+        rollouts = source.rollouts if source is not None else None
+        if rollouts is None:
+            return
+        try:
+            percents = dict(rollouts())
+        except Exception:  # a store gone bad is the health source's news, never a collection's
+            return
+        for name, percent in percents.items():
+            yield Observation(percent, {semconv.ATTR_NAME: name}, context=_UNLINKED)
 
 
 class _Global:

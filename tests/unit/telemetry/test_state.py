@@ -141,3 +141,26 @@ def test_reset_closes_the_store_it_built_and_never_one_it_was_given(
     configure(store=Given.in_dir(tmp_path))
     aurum_otel.reset()
     assert closed == ["owned"]
+
+
+@pytest.mark.parametrize(("phase", "rollout", "expected"), [
+    (Phase.LEGACY, Rollout(), 0.0), (Phase.HYBRID, Rollout(percent=10, compare=25), 10.0),
+    (Phase.SIMPLIFIED, Rollout(), 100.0)])
+def test_the_rollout_gauge_exports_each_migrations_configured_percent(
+    tmp_path: Path, phase: Phase, rollout: Rollout, expected: float
+) -> None:
+    """The generated split alert compares the observed split with this gauge: without it the
+    alert could never fire."""
+    from aurum_otel import testing
+
+    FileStore.in_dir(tmp_path).transition("gauged", phase, rollout, actor="t", reason="t")
+
+    @migrated("gauged")
+    def work() -> int:
+        return 1
+
+    with testing.capture(state_dir=tmp_path) as telemetry:
+        work()
+        points = [(attrs, point.value) for attrs, point in
+                  telemetry.points("aurum.migration.rollout.percent")]
+    assert points == [({"aurum.migration.name": "gauged"}, expected)]
