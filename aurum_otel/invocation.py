@@ -155,7 +155,7 @@ class Invocation:
             return self.router.target(Implementation.LEGACY, self._wrapped, self._instance)
         self._detach()
         self._end(Outcome.ERROR, elapsed, error)
-        self._hand_off_shadow(None, error)
+        self._hand_off_shadow(None, error, elapsed=elapsed)
         raise error
 
     def succeeded(self, value: Any) -> Any:
@@ -164,10 +164,10 @@ class Invocation:
         if self._shadow_args is not None and not self.is_async:
             # The shadow's job closes this call's span (with this end time) and counts the call
             # before it runs the shadow, if a worker starts it at once; otherwise the caller does.
-            self._hand_off_shadow(value, None, closing=elapsed)
+            self._hand_off_shadow(value, None, closing=elapsed, elapsed=elapsed)
         else:
             self._end(self._outcome, elapsed, None)
-            self._hand_off_shadow(value, None)
+            self._hand_off_shadow(value, None, elapsed=elapsed)
         return value
 
     def close(self, elapsed: float) -> None:
@@ -218,18 +218,19 @@ class Invocation:
             )
 
     def _hand_off_shadow(self, value: Any, error: BaseException | None,
-                         closing: float | None = None) -> None:
+                         closing: float | None = None, *, elapsed: float = 0.0) -> None:
         """Give the shadow its job; whatever happens here never reaches the caller."""
         if self._shadow_args is None or self.decision.shadow is None:
             return
         try:
-            self._hand_off(value, error, closing)
+            self._hand_off(value, error, closing, elapsed)
         except KeyboardInterrupt:
             raise
         except BaseException:
             logger.warning("handing off a shadow of %r failed", self.router.name, exc_info=True)
 
-    def _hand_off(self, value: Any, error: BaseException | None, closing: float | None) -> None:
+    def _hand_off(self, value: Any, error: BaseException | None, closing: float | None,
+                  elapsed: float) -> None:
         copied, payload = self._shadow_args  # type: ignore[misc]
         router = self.router
         skip: SkipReason | None = None if copied else payload
@@ -247,7 +248,7 @@ class Invocation:
         run = ShadowRun(
             router, self.decision, target, _function_of(self._wrapped), payload, result, error,
             self._span, closing=None if closing is None else (self, closing),
-            scope=router.scope, rollout=self.state.rollout,
+            scope=router.scope, rollout=self.state.rollout, authoritative_elapsed=elapsed,
         )
         if skip is not None:
             run.skip(skip)

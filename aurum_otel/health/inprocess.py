@@ -16,11 +16,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from aurum_otel.health.stats import SideStats, SplitOf, SplitStats, WindowStats
+from aurum_otel.health.stats import PairStats, SideStats, SplitOf, SplitStats, WindowStats
 from aurum_otel.phase import Outcome, Role
-from aurum_otel.telemetry.aggregate import BOUNDS, Aggregator
+from aurum_otel.telemetry.aggregate import BOUNDS, RATIO_BOUNDS, Aggregator
 
-Totals = dict[tuple[str, ...], float]
+Totals = dict[tuple[object, ...], float]
 
 
 class HealthReader:
@@ -129,7 +129,7 @@ class HealthReader:
             legacy=side("legacy"), simplified=side("simplified"),
             matches=delta("comparison", migration, "match"),
             mismatches=delta("comparison", migration, "mismatch"),
-            source=self.name, split=split,
+            source=self.name, split=split, pairs=_pairs(migration, delta),
         )
 
 
@@ -148,4 +148,25 @@ def _totals(aggregator: Aggregator) -> Totals:
             totals["bucket", name, impl, repr(edge)] += running
     for (name, _phase, result), count in aggregator.comparisons().items():
         totals["comparison", name, result.value] += count
+    for (name, legacy_failed, simplified_failed, order, bucket), count in (
+            aggregator.pairs().items()):
+        totals["pairs", name] += count
+        if legacy_failed != simplified_failed:
+            totals["pairs", name, "legacy_only" if legacy_failed else "simplified_only"] += count
+        if order:
+            totals["pairs", name, "slower" if order > 0 else "faster"] += count
+        for index in range(bucket, len(RATIO_BOUNDS) + 1):  # cumulative, as Prometheus keeps
+            totals["pair_ratio", name, index] += count
     return dict(totals)
+
+
+def _pairs(migration: str, delta: Callable[..., float]) -> PairStats | None:
+    pairs = delta("pairs", migration)
+    if not pairs:
+        return None
+    edges = (*RATIO_BOUNDS, float("inf"))
+    return PairStats(pairs, delta("pairs", migration, "legacy_only"),
+                     delta("pairs", migration, "simplified_only"),
+                     delta("pairs", migration, "slower"), delta("pairs", migration, "faster"),
+                     tuple((edge, delta("pair_ratio", migration, i))
+                           for i, edge in enumerate(edges)))

@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import context, trace
@@ -28,7 +27,7 @@ from aurum_otel.phase import Comparison, Implementation, Outcome, Role, Rollout,
 from aurum_otel.router import Decision
 from aurum_otel.shadow import capture
 from aurum_otel.shadow.executor import worker_loop
-from aurum_otel.shadow.snapshot import size_of, thaw
+from aurum_otel.shadow.snapshot import Endless, materialized, size_of, thaw
 
 if TYPE_CHECKING:
     from aurum_otel.route import Router
@@ -38,8 +37,6 @@ logger = logging.getLogger("aurum_otel")
 
 _clock = time.perf_counter
 
-MAX_ITEMS = 100_000
-"""An iterator result is compared by its first items; one longer than this is incomparable."""
 
 
 class _Closable(Protocol):
@@ -57,9 +54,9 @@ class ShadowRun:
 
     __slots__ = (
         "__weakref__", "_authoritative_error", "_authoritative_value", "_closing", "_concluded",
-        "_context", "_legacy", "_parent", "_payload", "_start", "_target", "cut", "deadline",
-        "decision", "implementation", "instruments", "is_async", "reason", "result", "rollout",
-        "router", "scope", "shadows", "size",
+        "_context", "_legacy", "_parent", "_payload", "_start", "_target",
+        "authoritative_elapsed", "cut", "deadline", "decision", "implementation", "instruments",
+        "is_async", "reason", "result", "rollout", "router", "scope", "shadows", "size",
     )
 
     def __init__(
@@ -67,10 +64,11 @@ class ShadowRun:
         legacy: Callable[..., Any], payload: Any, authoritative_value: Any,
         authoritative_error: BaseException | None, parent: Span | None, *,
         closing: tuple[_Closable, float] | None = None, scope: ShadowScope | None = None,
-        rollout: Rollout | None = None,
+        rollout: Rollout | None = None, authoritative_elapsed: float = 0.0,
     ) -> None:
         self.router = router
         self.rollout = rollout
+        self.authoritative_elapsed = authoritative_elapsed
         self.decision = decision
         self.implementation: Implementation = decision.shadow  # type: ignore[assignment]
         self.is_async = router.is_async
@@ -247,6 +245,8 @@ class ShadowRun:
             self._conclude(Comparison.ERROR, SkipReason.SHADOW_RAISED, shadow_error=error)
         else:
             result, reason, differences = self._compare(value, error)
+            if reason is None and result is not Comparison.ERROR:
+                self._record_pair(error, elapsed)  # both sides finished: a pair to judge
             if self._concluded and capture.wanted(self, result):
                 capture.capture(self, span, self._payload, self._authoritative_value,
                                 self._authoritative_error, value, error, result, differences)
@@ -262,6 +262,15 @@ class ShadowRun:
                                    "TimeoutError" if cut_off else error_type(error))
         span.end()
 
+    def _record_pair(self, error: BaseException | None, elapsed: float) -> None:
+        """One pair for the paired statistics: who failed and who took longer, per side."""
+        mine = (self._authoritative_error is not None, self.authoritative_elapsed)
+        theirs = (error is not None, elapsed)
+        legacy, simplified = ((mine, theirs) if self.implementation is Implementation.SIMPLIFIED
+                              else (theirs, mine))
+        self.instruments.aggregator.record_pair(self.router.name, legacy[0], simplified[0],
+                                                legacy[1], simplified[1])
+
     def _compare(self, value: Any, error: BaseException | None
                  ) -> tuple[Comparison, SkipReason | None, tuple[str, ...]]:
         theirs = self._authoritative_error
@@ -275,8 +284,8 @@ class ShadowRun:
             return Comparison.ERROR, None, ("the authoritative result's snapshot could not be "
                                             "rebuilt",)
         try:
-            mine, value = _materialized(mine), _materialized(value)
-        except _Endless:
+            mine, value = materialized(mine), materialized(value)
+        except Endless:
             return Comparison.SKIPPED, SkipReason.INCOMPARABLE_RESULT, ()
         except Exception as exc:  # iterating the shadow's lazy result raised: the shadow's error
             return Comparison.MISMATCH, None, (f"iterating the result raised {error_type(exc)}",)
@@ -370,23 +379,3 @@ class ShadowRun:
         except Exception:
             logger.warning("recording a skipped shadow of %r failed", self.router.name,
                            exc_info=True)
-
-
-class _Endless(Exception):
-    """An iterator result longer than :data:`MAX_ITEMS`."""
-
-
-# Exact types that are never iterators: skips the ABC check (~0.15 µs, twice per shadow).
-_NOT_ITERATORS = frozenset({dict, list, tuple, str, bytes, int, float, bool, type(None), set,
-                            frozenset})
-
-
-def _materialized(value: Any) -> Any:
-    """An iterator result as the list of its items (ours to consume: a snapshot or the shadow's
-    own result); anything else as it is."""
-    if type(value) in _NOT_ITERATORS or not isinstance(value, Iterator):
-        return value
-    items = list(itertools.islice(value, MAX_ITEMS + 1))
-    if len(items) > MAX_ITEMS:
-        raise _Endless
-    return items

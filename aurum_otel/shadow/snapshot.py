@@ -10,8 +10,10 @@ can never raise into the caller.
 from __future__ import annotations
 
 import copy
+import itertools
 import pickle
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 _ATOMIC = frozenset({str, int, float, bool, bytes, type(None)})
@@ -97,3 +99,26 @@ def size_of(snapshot: Any) -> int:
             total += size_of(item)
         return total
     return sys.getsizeof(snapshot, 64)
+
+MAX_ITEMS = 100_000
+"""An iterator result is compared by its first items; one longer than this is incomparable."""
+
+
+class Endless(Exception):
+    """An iterator result longer than :data:`MAX_ITEMS`."""
+
+
+# Exact types that are never iterators: skips the ABC check (~0.15 µs, twice per shadow).
+_NOT_ITERATORS = frozenset({dict, list, tuple, str, bytes, int, float, bool, type(None), set,
+                            frozenset})
+
+
+def materialized(value: Any) -> Any:
+    """An iterator result as the list of its items (ours to consume: a snapshot or the shadow's
+    own result); anything else as it is."""
+    if type(value) in _NOT_ITERATORS or not isinstance(value, Iterator):
+        return value
+    items = list(itertools.islice(value, MAX_ITEMS + 1))
+    if len(items) > MAX_ITEMS:
+        raise Endless
+    return items

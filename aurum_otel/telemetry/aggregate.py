@@ -17,6 +17,9 @@ from aurum_otel.telemetry import semconv
 
 CallKey = tuple[str, Phase, Implementation, Role, Outcome]
 ComparisonKey = tuple[str, Phase, Comparison]
+# (name, legacy failed, simplified failed, simplified slower: 1 / faster: -1 / tie: 0, ratio bucket)
+PairKey = tuple[str, bool, bool, int, int]
+RATIO_BOUNDS: tuple[float, ...] = (0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
 BOUNDS: tuple[float, ...] = semconv.DURATION_BUCKETS
 _SERIES = (
     (Role.AUTHORITATIVE, Outcome.SUCCESS),
@@ -45,12 +48,13 @@ class CallTotals:
 
 
 class _Table:
-    __slots__ = ("calls", "comparisons", "thread")
+    __slots__ = ("calls", "comparisons", "pairs", "thread")
 
     def __init__(self, thread: threading.Thread) -> None:
         self.thread = thread
         self.calls: dict[CallKey, _Cell] = {}
         self.comparisons: dict[ComparisonKey, int] = {}
+        self.pairs: dict[PairKey, int] = {}
 
 
 class Aggregator:
@@ -115,6 +119,27 @@ class Aggregator:
         comparisons = self._table().comparisons
         comparisons[key] = comparisons.get(key, 0) + 1
 
+    def record_pair(self, name: str, legacy_failed: bool, simplified_failed: bool,
+                    legacy_seconds: float, simplified_seconds: float) -> None:
+        """Count one shadowed call whose two sides both finished (on the shadow worker): who
+        failed, and how their durations compare, for the paired statistics."""
+        ratio = simplified_seconds / legacy_seconds if legacy_seconds > 0 else float("inf")
+        order = 1 if simplified_seconds > legacy_seconds else (
+            -1 if simplified_seconds < legacy_seconds else 0)
+        key = (name, legacy_failed, simplified_failed, order,
+               bisect.bisect_left(RATIO_BOUNDS, ratio))
+        pairs = self._table().pairs
+        pairs[key] = pairs.get(key, 0) + 1
+
+    def pairs(self) -> dict[PairKey, int]:
+        """Every pair key's cumulative count, merged across threads."""
+        merged: dict[PairKey, int] = {}
+        with self._lock:
+            for table in self._live_tables():
+                for key, count in list(table.pairs.items()):
+                    merged[key] = merged.get(key, 0) + count
+        return merged
+
     def calls(self) -> dict[CallKey, CallTotals]:
         """Every call key's cumulative totals, merged across threads."""
         merged: dict[CallKey, list[float]] = {}
@@ -162,3 +187,5 @@ def _fold(into: _Table, table: _Table) -> None:
             target.buckets[i] += count
     for ckey, count in table.comparisons.items():
         into.comparisons[ckey] = into.comparisons.get(ckey, 0) + count
+    for pkey, count in table.pairs.items():
+        into.pairs[pkey] = into.pairs.get(pkey, 0) + count

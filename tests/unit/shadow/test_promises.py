@@ -23,7 +23,7 @@ from aurum_otel.compare import ComparisonResult
 from aurum_otel.registry import get_registry
 from aurum_otel.shadow import DEFAULT_MAX_BYTES
 from aurum_otel.shadow.executor import MAX_BYTES_VARIABLE, default_max_bytes
-from aurum_otel.shadow.run import MAX_ITEMS
+from aurum_otel.shadow.snapshot import MAX_ITEMS
 
 
 def _hybrid(tmp_path: Path, percent: float) -> Path:
