@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from click.testing import CliRunner, Result
 from aurum_otel import testing
 from aurum_otel.cli import cli
 from aurum_otel.guide.metrics_file import merge
+from aurum_otel.health.file import BUCKET_SECONDS
 from aurum_otel.store import FileStore
 
 PLAN = """\
@@ -57,6 +59,16 @@ def percent(state: Path) -> tuple[str, float]:
 
 
 def watch(state: Path, ticks: int) -> Result:
+    """``watch`` for a few ticks, on fresh healthy traffic counted in the steps it walks.
+
+    The file source judges a step on the buckets that end after the step began (the merged
+    figures carry no step of their own), so the traffic is merged in a 10 s bucket that the whole
+    ``watch`` run stays inside: not within 2 s of the next bucket boundary.
+    """
+    into_bucket = time.time() % BUCKET_SECONDS
+    if into_bucket > BUCKET_SECONDS - 2:
+        time.sleep(BUCKET_SECONDS - into_bucket + 0.05)
+    healthy_traffic(state, "svc")
     return invoke("watch", "svc", "--plan", str(state / "plan.yml"), "--interval", "0.1",
                   "--max-ticks", str(ticks))
 
