@@ -41,7 +41,7 @@ class Invocation:
     """The life of one routed call: start, maybe fall back, end; then hand off the shadow."""
 
     __slots__ = (
-        "_args", "_instance", "_kwargs", "_nest", "_outcome", "_shadow_args", "_span",
+        "_args", "_closed", "_instance", "_kwargs", "_nest", "_outcome", "_shadow_args", "_span",
         "_started", "_tags_pending", "_token", "_wrapped", "decision", "implementation",
         "instruments", "is_async", "monitored", "router", "state",
     )
@@ -69,6 +69,7 @@ class Invocation:
         self._shadow_args: tuple[bool, Any] | None = None
         self._tags_pending = False
         self._nest: nesting.Nest | None = None
+        self._closed = False  # a handed-over call's closing ran (see close())
 
     def start(self) -> Callable[..., Any]:
         """Open the span and return the authoritative target to call."""
@@ -174,7 +175,11 @@ class Invocation:
         """Count and close a successful call whose end was handed to a shadow worker.
 
         The span ends ``elapsed`` after it started: its duration is the one the call counted.
+        Once only, whoever asks (the worker, exit, or the caller when the hand-off failed).
         """
+        if self._closed:
+            return
+        self._closed = True
         start_time = start_time_of(self._span)
         end_time = None if start_time is None else start_time + int(elapsed * 1e9)
         self._end(Outcome.SUCCESS, elapsed, None, end_time)
@@ -228,6 +233,8 @@ class Invocation:
             raise
         except BaseException:
             logger.warning("handing off a shadow of %r failed", self.router.name, exc_info=True)
+            if closing is not None:
+                self.close(closing)  # no worker took the call: its span and count are ours
 
     def _hand_off(self, value: Any, error: BaseException | None, closing: float | None,
                   elapsed: float) -> None:

@@ -611,3 +611,59 @@ def test_the_inline_executor_never_waits_past_a_shadows_deadline(shadowing: Path
         assert time.monotonic() - started < 1.0
         assert _comparisons(telemetry) == {"timeout": 1}
         gate.set()
+
+
+class _NoSize:
+    """A result pickle refuses, deepcopy copies, and whose ``__sizeof__`` raises."""
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("no pickle")
+
+    def __deepcopy__(self, memo: Any) -> _NoSize:
+        return _NoSize()
+
+    def __sizeof__(self) -> int:
+        raise RuntimeError("no size")
+
+
+def test_a_result_that_cannot_tell_its_size_is_still_shadowed_and_its_call_closed(
+    shadowing: Path,
+) -> None:
+    @migrated("m", comparator=lambda a, b: True)
+    def make() -> _NoSize:
+        return _NoSize()
+
+    @make.simplified
+    def _make() -> _NoSize:
+        return _NoSize()
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        assert isinstance(make(), _NoSize)
+        telemetry.wait_for_shadows()
+        assert len(telemetry.spans("migrate m")) == 1  # was lost: never ended nor counted
+        assert telemetry.counts("aurum.migration.calls", role="authoritative") == 1
+        assert _comparisons(telemetry) == {"match": 1}
+
+
+def test_a_failed_hand_off_still_closes_and_counts_the_call_once(
+    shadowing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aurum_otel.shadow import run as run_module
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("hand-off failed")
+
+    @migrated("m")
+    def fetch() -> int:
+        return 1
+
+    @fetch.simplified
+    def _fetch() -> int:
+        return 1
+
+    with testing.capture(state_dir=shadowing) as telemetry:
+        monkeypatch.setattr(run_module.ShadowRun, "__init__", broken)
+        assert fetch() == 1
+        telemetry.wait_for_shadows()
+        assert len(telemetry.spans("migrate m")) == 1
+        assert telemetry.counts("aurum.migration.calls", role="authoritative") == 1
