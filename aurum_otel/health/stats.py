@@ -65,6 +65,9 @@ class SplitStats:
         window: seconds counted: the policy's window, or the part of it since the step began.
         step: the configured step, as people read it (``hybrid 10%/100%``).
         query: how the counts were obtained (PromQL, or the source).
+        legacy_keys: distinct routing keys routed to legacy since the step began;
+            ``simplified_keys``: to simplified. Both 0 when the calls carried no routing key
+            (split per call), ``None`` when the source does not count keys.
     """
 
     percent: float
@@ -73,6 +76,13 @@ class SplitStats:
     window: float = 0.0
     step: str = ""
     query: str = ""
+    legacy_keys: float | None = None
+    simplified_keys: float | None = None
+
+    @property
+    def keys(self) -> float:
+        """Distinct routing keys counted since the step began (0: none, or not counted)."""
+        return (self.legacy_keys or 0.0) + (self.simplified_keys or 0.0)
 
     @property
     def calls(self) -> float:

@@ -47,6 +47,35 @@ class CallTotals:
     buckets: tuple[int, ...]  # per bucket (not cumulative); the last one is +Inf
 
 
+KEYS_KEPT = 4096  # distinct routing keys remembered per migration and step (both sides together)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingKeys:
+    """The distinct routing keys one migration's authoritative calls were routed by, in its
+    current step (this process; the first :data:`KEYS_KEPT` distinct keys of the step)."""
+
+    percent: float
+    legacy: int
+    simplified: int
+
+
+class _Keys:
+    """One step's distinct keys per side, as key digests (never the keys themselves).
+
+    Shared by the threads: ``set.add`` and ``len`` are atomic in CPython, so no lock is taken; a
+    race at the cap can keep a few keys over it, never fewer than it. A key a broken router sent
+    both ways is counted on both sides.
+    """
+
+    __slots__ = ("legacy", "percent", "simplified")
+
+    def __init__(self, percent: float) -> None:
+        self.percent = percent
+        self.legacy: set[int] = set()
+        self.simplified: set[int] = set()
+
+
 class _Table:
     __slots__ = ("calls", "comparisons", "pairs", "thread")
 
@@ -65,6 +94,7 @@ class Aggregator:
         self._lock = threading.Lock()
         self._tables: list[_Table] = []
         self._retired = _Table(threading.current_thread())
+        self._keys: dict[str, _Keys] = {}
 
     def _table(self) -> _Table:
         try:
@@ -114,6 +144,21 @@ class Aggregator:
                                                _Cell())
         for result in (Comparison.MATCH, Comparison.MISMATCH):
             table.comparisons.setdefault((name, Phase.HYBRID, result), 0)
+
+    def record_key(self, name: str, percent: float, simplified: bool, digest: int) -> None:
+        """Remember a routing key's digest on the side it was routed to (the call path: one dict
+        look-up and one set insertion). A new percent starts the step's count afresh."""
+        keys = self._keys.get(name)
+        if keys is None or keys.percent != percent:
+            keys = self._keys[name] = _Keys(percent)
+        side = keys.simplified if simplified else keys.legacy
+        if digest not in side and len(keys.legacy) + len(keys.simplified) < KEYS_KEPT:
+            side.add(digest)
+
+    def routing_keys(self) -> dict[str, RoutingKeys]:
+        """Per migration, its current step's distinct routing keys on each side."""
+        return {name: RoutingKeys(keys.percent, len(keys.legacy), len(keys.simplified))
+                for name, keys in list(self._keys.items())}
 
     def record_comparison(self, key: ComparisonKey) -> None:
         comparisons = self._table().comparisons

@@ -13,31 +13,27 @@ from __future__ import annotations
 import copy
 import os
 import threading
-import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TracerProvider
 
 from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 from aurum_otel.telemetry import semconv
 from aurum_otel.telemetry.aggregate import Aggregator, ComparisonKey
+from aurum_otel.telemetry.meters import UNLINKED, VERSION, meters_of
 from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes
 
 __all__ = ["Attributes", "InstrumentSet", "Instruments", "feature_flag_event",
            "monitoring_explicitly_on"]
 
-VERSION = "0.1.0"
 Attributes = Mapping[str, str]
 
 
 _ORDINARY_SOURCES = frozenset({"store", "default"})
-# An observation without a context is linked by the SDK to the collecting thread's current span,
-# which has nothing to do with the counts: this one (not empty, never sampled) links nothing.
-_UNLINKED = trace.set_span_in_context(trace.INVALID_SPAN)
 
 
 class Instruments:
@@ -57,7 +53,7 @@ class Instruments:
         self.aggregator = Aggregator()
         # The meter provider's counters read whichever Instruments was made for it last: after
         # reset(), the new (empty) aggregator, not the forgotten one.
-        self._meters = _meters_of(meter_provider)
+        self._meters = meters_of(meter_provider)
         self._meters.source = self
         self.tracer = trace.get_tracer(
             semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
@@ -188,92 +184,7 @@ class Instruments:
     def exemplar_context(self, key: ComparisonKey) -> Context:
         """The context whose span the comparison series ``key``'s next point links to."""
         ids = self._links.get(key)
-        return _UNLINKED if ids is None else trace.set_span_in_context(NonRecordingSpan(ids))
-
-
-class _Meters:
-    """One meter provider's counters, created once for the provider's life.
-
-    The SDK keeps one instrument per name per meter provider: asking again for an observable
-    counter of the same name returns the first one, with its first callbacks. So the counters
-    are made once per provider, and their callbacks read :attr:`source`, the provider's latest
-    :class:`Instruments` (whose aggregator the registry of the moment owns).
-    """
-
-    def __init__(self, meter_provider: MeterProvider | None) -> None:
-        self.source: Instruments | None = None
-        meter = metrics.get_meter(
-            semconv.INSTRUMENTATION_SCOPE, VERSION, meter_provider=meter_provider
-        )
-        self.calls = meter.create_observable_counter(
-            semconv.METRIC_CALLS,
-            callbacks=[self._observe_calls],
-            unit="{call}",
-            description="Calls routed by aurum-otel, per implementation, role and outcome.",
-        )
-        self.comparisons = meter.create_observable_counter(
-            semconv.METRIC_COMPARISONS,
-            callbacks=[self._observe_comparisons],
-            unit="{comparison}",
-            description="Shadow comparisons, by result.",
-        )
-        self.rollout_percent = meter.create_observable_gauge(
-            semconv.METRIC_ROLLOUT_PERCENT,
-            callbacks=[self._observe_rollouts],
-            description="Configured share (0-100) of authoritative calls served by simplified.",
-        )
-        self.transitions = meter.create_counter(
-            semconv.METRIC_TRANSITIONS,
-            unit="{transition}",
-            description="Phase transitions, by from, to and reason.",
-        )
-
-    def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
-        source = self.source
-        if source is not None:
-            for key, totals in source.aggregator.calls().items():
-                yield Observation(totals.count, source.call_attributes(*key), context=_UNLINKED)
-
-    def _observe_comparisons(self, options: CallbackOptions) -> Iterable[Observation]:
-        source = self.source
-        if source is not None:
-            for key, count in source.aggregator.comparisons().items():
-                yield Observation(count, source.comparison_attributes(*key),
-                                  context=source.exemplar_context(key))
-
-
-    def _observe_rollouts(self, options: CallbackOptions) -> Iterable[Observation]:
-        source = self.source
-        rollouts = source.rollouts if source is not None else None
-        if rollouts is None:
-            return
-        try:
-            percents = dict(rollouts())
-        except Exception:  # a store gone bad is the health source's news, never a collection's
-            return
-        for name, percent in percents.items():
-            yield Observation(percent, {semconv.ATTR_NAME: name}, context=_UNLINKED)
-
-
-class _Global:
-    """The key of the global providers (weak-referenceable, never collected)."""
-
-
-_GLOBAL = _Global()
-# Mirrors the SDK's own per-provider instrument table (see _Meters); holds no counts.
-_meters_lock = threading.Lock()
-_meters: weakref.WeakKeyDictionary[Any, _Meters] = weakref.WeakKeyDictionary()
-
-
-def _meters_of(meter_provider: MeterProvider | None) -> _Meters:
-    # ``None`` is its own key (the global providers, through OpenTelemetry's proxies), so code
-    # that ran before setup_telemetry() and code after it share one set of counters.
-    key = meter_provider if meter_provider is not None else _GLOBAL
-    with _meters_lock:
-        found = _meters.get(key)
-        if found is None:
-            found = _meters[key] = _Meters(meter_provider)
-        return found
+        return UNLINKED if ids is None else trace.set_span_in_context(NonRecordingSpan(ids))
 
 
 class InstrumentSet:
