@@ -56,6 +56,8 @@ METRIC_DURATION: Final = "aurum.migration.duration"
 METRIC_COMPARISONS: Final = "aurum.migration.comparisons"  # aurum_migration_comparisons_total
 METRIC_TRANSITIONS: Final = "aurum.migration.transitions"  # aurum_migration_transitions_total
 METRIC_ROLLOUT_PERCENT: Final = "aurum.migration.rollout.percent"  # aurum_migration_rollout_percent
+# Distinct routing keys per implementation in the current step (a gauge, per process)
+METRIC_ROUTING_KEYS: Final = "aurum.migration.routing.keys"  # aurum_migration_routing_keys
 
 # Prometheus names, for the PromQL health source and generated rules
 PROM_CALLS: Final = "aurum_migration_calls_total"
@@ -63,6 +65,7 @@ PROM_DURATION_BUCKET: Final = "traces_span_metrics_duration_seconds_bucket"
 PROM_COMPARISONS: Final = "aurum_migration_comparisons_total"
 PROM_TRANSITIONS: Final = "aurum_migration_transitions_total"
 PROM_ROLLOUT_PERCENT: Final = "aurum_migration_rollout_percent"
+PROM_ROUTING_KEYS: Final = "aurum_migration_routing_keys"
 PROM_LABEL_NAME: Final = "aurum_migration_name"
 PROM_LABEL_IMPLEMENTATION: Final = "aurum_migration_implementation"
 PROM_LABEL_OUTCOME: Final = "aurum_migration_outcome"
