@@ -42,6 +42,7 @@ ATTR_FF_KEY: Final = "feature_flag.key"
 ATTR_FF_VARIANT: Final = "feature_flag.result.variant"
 ATTR_FF_PROVIDER: Final = "feature_flag.provider.name"
 ATTR_FF_REASON: Final = "feature_flag.result.reason"
+ATTR_FF_CONTEXT_ID: Final = "feature_flag.context.id"  # a keyed hash of the routing key
 FF_PROVIDER: Final = "aurum-otel"
 FF_KEY: Final = "aurum.migration.{name}.phase"
 
