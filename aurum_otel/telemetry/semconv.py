@@ -33,6 +33,13 @@ ATTR_COMPARE: Final = "aurum.migration.compare"
 ATTR_PREFIX: Final = "aurum.migration."
 SPAN_TRANSITION: Final = "transition {name}"
 ATTR_COMPARISON_REASON: Final = "aurum.migration.comparison.reason"
+# A shadow pair's sides: which failed (``none|legacy|simplified|both``), which took longer
+# (``simplified|legacy|tie``)
+ATTR_FAILED: Final = "aurum.migration.failed"
+ATTR_SLOWER: Final = "aurum.migration.slower"
+# The upper bound of a cumulative bucket, spelt as Prometheus spells it (``0.5``, ``+Inf``), so
+# ``histogram_quantile`` reads the pair-ratio counter as a histogram
+ATTR_LE: Final = "le"
 EVENT_FALLBACK: Final = "aurum.migration.fallback"
 ATTR_ERROR_TYPE: Final = "error.type"
 
@@ -59,6 +66,10 @@ METRIC_TRANSITIONS: Final = "aurum.migration.transitions"  # aurum_migration_tra
 METRIC_ROLLOUT_PERCENT: Final = "aurum.migration.rollout.percent"  # aurum_migration_rollout_percent
 # Distinct routing keys per implementation in the current step (a gauge, per process)
 METRIC_ROUTING_KEYS: Final = "aurum.migration.routing.keys"  # aurum_migration_routing_keys
+# Shadowed calls whose two sides finished, by which side failed and which was slower
+METRIC_PAIRS: Final = "aurum.migration.pairs"  # aurum_migration_pairs_total
+# The same pairs, cumulatively by simplified/legacy duration ratio: pairs whose ratio is <= le
+METRIC_PAIR_RATIOS: Final = "aurum.migration.pair.ratios"  # aurum_migration_pair_ratios_total
 
 # Prometheus names, for the PromQL health source and generated rules
 PROM_CALLS: Final = "aurum_migration_calls_total"
@@ -67,12 +78,17 @@ PROM_COMPARISONS: Final = "aurum_migration_comparisons_total"
 PROM_TRANSITIONS: Final = "aurum_migration_transitions_total"
 PROM_ROLLOUT_PERCENT: Final = "aurum_migration_rollout_percent"
 PROM_ROUTING_KEYS: Final = "aurum_migration_routing_keys"
+PROM_PAIRS: Final = "aurum_migration_pairs_total"
+PROM_PAIR_RATIOS: Final = "aurum_migration_pair_ratios_total"
 PROM_LABEL_NAME: Final = "aurum_migration_name"
 PROM_LABEL_IMPLEMENTATION: Final = "aurum_migration_implementation"
 PROM_LABEL_OUTCOME: Final = "aurum_migration_outcome"
 PROM_LABEL_ROLE: Final = "aurum_migration_role"
 PROM_LABEL_COMPARISON: Final = "aurum_migration_comparison"
 PROM_LABEL_PHASE: Final = "aurum_migration_phase"
+PROM_LABEL_FAILED: Final = "aurum_migration_failed"
+PROM_LABEL_SLOWER: Final = "aurum_migration_slower"
+PROM_LABEL_LE: Final = "le"
 
 # Explicit bucket boundaries (seconds) of the duration histogram, for p95 from the backend
 DURATION_BUCKETS: Final = (
