@@ -2,14 +2,20 @@
 input, so they can be compared pair by pair, which needs far fewer calls than comparing two
 populations.
 
-Errors: McNemar's exact test on the discordant pairs (exactly one side failed): with ``b`` pairs
-where only legacy failed and ``c`` where only simplified did, simplified is worse when ``c`` is
-significantly more than half of ``b + c`` (one-sided binomial) and ``(c - b) / pairs`` exceeds
-``max_increase``. Latency: a sign test on the pairs (simplified slower in significantly more
-than half of the untied pairs) and the median per-pair ratio above ``max_ratio``.
+Errors: McNemar's test on the discordant pairs (exactly one side failed): with ``b`` pairs where
+only legacy failed and ``c`` where only simplified did, simplified is worse when ``c`` is
+significantly more than half of ``b + c`` and ``(c - b) / pairs`` exceeds ``max_increase``.
+Latency: a sign test on the untied pairs (simplified slower in significantly more than half) and
+the median per-pair duration ratio above ``max_ratio``.
 
-The figures (:class:`PairStats`) come from the call path, which does not count pairs yet; a
-source without them does not judge (see the module's rule).
+Both tests are one-sided, on the normal approximation with continuity correction,
+``z = (c - b - 1) / sqrt(b + c)`` against the normal quantile at ``confidence``: PromQL cannot
+sum a binomial tail, and the in-process rule, the Prometheus source and the generated alert
+(:meth:`PairedRule.alert`, over :meth:`PairedRule.recordings`) must be the same test. With
+``min_samples`` pairs (20 by default) the approximation is slightly conservative against the
+exact tail (it needs 8 uniformly slower pairs where the exact test needs 7).
+
+A source without pair figures (or a window without pairs) does not judge.
 """
 
 from __future__ import annotations
@@ -17,24 +23,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from aurum_otel.errors import ConfigurationError
+from aurum_otel.health import promql
+from aurum_otel.health.promql import RecordedNames
 from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, Rule
 from aurum_otel.health.stats import PairStats, WindowStats, histogram_quantile
 from aurum_otel.health.verdict import RuleResult, Status
 
 
-def binomial_tail(k: int, n: int) -> float:
-    """``P(X >= k)`` for ``X ~ Binomial(n, 1/2)``: the one-sided exact p-value of McNemar's and
-    the sign test (exact sums in log space, so thousands of pairs stay accurate)."""
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
-    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2)
-            for i in range(k, n + 1)]
-    top = max(logs)
-    return min(1.0, math.exp(top) * sum(math.exp(x - top) for x in logs))
+def sign_z(more: float, fewer: float) -> float:
+    """The one-sided statistic of McNemar's and the sign test with continuity correction:
+    ``(more - fewer - 1) / sqrt(more + fewer)``; ``-inf`` without a discordant pair."""
+    if more + fewer <= 0:
+        return -math.inf
+    return (more - fewer - 1) / math.sqrt(more + fewer)
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,65 @@ class PairedRule(Rule):
             raise ConfigurationError(f"{where}.confidence", options["confidence"],
                                      "a number in (0, 1)")
 
+    @property
+    def critical(self) -> float:
+        """The normal quantile at ``confidence`` above which a one-sided ``z`` is significant,
+        as the alert spells it (10 significant digits), so every evaluator compares alike."""
+        return float(f"{NormalDist().inv_cdf(self.confidence):.10g}")
+
+    def recordings(self, names: RecordedNames) -> list[dict[str, str]]:
+        w, name, by_side = names.range, promql.NAME, names.pairs_by_side
+        by = f"{name}, {promql.FAILED}, {promql.SLOWER}"
+
+        def part(record: str, label: str, value: str) -> dict[str, str]:
+            # 0 rather than nothing where no pair had the label's value (the series exist from a
+            # migration's first pair on; this keeps the alert's arithmetic defined regardless)
+            return {"record": record, "expr": f'sum by ({name}) ({by_side}{{{label}="{value}"}})'
+                                              f" or {names.pairs} * 0"}
+
+        return [
+            {"record": by_side, "expr": promql.pairs(w, by)},
+            {"record": names.pairs, "expr": f"sum by ({name}) ({by_side})"},
+            part(names.legacy_only_failed, promql.FAILED, "legacy"),
+            part(names.simplified_only_failed, promql.FAILED, "simplified"),
+            part(names.simplified_slower, promql.SLOWER, "simplified"),
+            part(names.simplified_faster, promql.SLOWER, "legacy"),
+            {"record": names.pair_ratio_median, "expr": promql.median_ratio(w, name)},
+        ]
+
+    def alert(self, names: RecordedNames) -> tuple[str, str, str]:
+        n, b, c = names.pairs, names.legacy_only_failed, names.simplified_only_failed
+        s, f, m = names.simplified_slower, names.simplified_faster, names.pair_ratio_median
+        z = f"{self.critical:.10g}"
+        errors = (f"((({c} - {b} - 1) / sqrt({c} + {b}) > {z})"
+                  f" and (({c} - {b}) / {n} > {self.max_increase:.10g})"
+                  f" and {n} >= {self.min_samples})")
+        latency = (f"((({s} - {f} - 1) / sqrt({s} + {f}) > {z})"
+                   f" and ({m} > {self.max_ratio:.10g})"
+                   f" and ({s} + {f}) >= {self.min_samples})")
+        return (self.alert_name, f"{errors} or {latency}",
+                f"simplified worse than legacy on the same inputs (shadow pairs: McNemar or "
+                f"sign test at {self.confidence:g})")
+
     def check(self, stats: WindowStats) -> list[RuleResult]:
         pairs = stats.pairs
         if pairs is None:
             return [RuleResult(self.name, Status.HEALTHY,
-                               f"not judged: {stats.source} does not count shadow pairs",
+                               f"not judged: no shadow pairs from {stats.source} in the window",
                                None, None, stats.window, {}, stats.source)]
-        return [self.errors(pairs, stats.window, stats.source),
-                self.latency(pairs, stats.window, stats.source)]
+        figures = (pairs.pairs, pairs.legacy_only_failed, pairs.simplified_only_failed,
+                   pairs.slower, pairs.faster, *(count for _, count in pairs.ratios))
+        if not all(math.isfinite(x) and x >= 0 for x in figures):
+            return [RuleResult(self.name, Status.INCONCLUSIVE,
+                               f"pair figures from {stats.source} cannot be judged: {pairs}",
+                               None, None, stats.window, {}, stats.source)]
+        return [self.errors(pairs, stats.window, stats.queries.get("paired:errors",
+                                                                   stats.source)),
+                self.latency(pairs, stats.window, stats.queries.get("paired:latency",
+                                                                    stats.source))]
 
     def errors(self, pairs: PairStats, window: float, query: str) -> RuleResult:
-        b, c = int(pairs.legacy_only_failed), int(pairs.simplified_only_failed)
+        b, c = pairs.legacy_only_failed, pairs.simplified_only_failed
         samples = {"pairs": pairs.pairs, "legacy_only_failed": b, "simplified_only_failed": c}
         name = f"{self.name}:errors"
         if pairs.pairs < self.min_samples:
@@ -72,27 +124,27 @@ class PairedRule(Rule):
                               f"{pairs.pairs:g} shadow pairs, {self.min_samples} needed",
                               None, self.max_increase, window, samples, query)
         increase = (c - b) / pairs.pairs
-        p = binomial_tail(c, b + c)
-        worse = p < 1 - self.confidence and increase > self.max_increase
-        message = (f"only simplified failed in {c} and only legacy in {b} of {pairs.pairs:g} "
-                   f"pairs: {increase:+.1%} (McNemar p = {p:.2g}, at most "
-                   f"+{self.max_increase:.0%})")
+        z = sign_z(c, b)
+        worse = z > self.critical and increase > self.max_increase
+        message = (f"only simplified failed in {c:g} and only legacy in {b:g} of "
+                   f"{pairs.pairs:g} pairs: {increase:+.1%} (McNemar z = {z:.3g}, significant "
+                   f"above {self.critical:.3g}; at most +{self.max_increase:.0%})")
         return RuleResult(name, Status.UNHEALTHY if worse else Status.HEALTHY, message,
                           increase, self.max_increase, window, samples, query)
 
     def latency(self, pairs: PairStats, window: float, query: str) -> RuleResult:
-        untied = int(pairs.slower + pairs.faster)
+        untied = pairs.slower + pairs.faster
         samples = {"pairs": pairs.pairs, "slower": pairs.slower, "faster": pairs.faster}
         name = f"{self.name}:latency"
         median = histogram_quantile(0.5, pairs.ratios)
         if untied < self.min_samples or median is None:
             return RuleResult(name, Status.INCONCLUSIVE,
-                              f"{untied} untied shadow pairs, {self.min_samples} needed",
+                              f"{untied:g} untied shadow pairs, {self.min_samples} needed",
                               median, self.max_ratio, window, samples, query)
-        p = binomial_tail(int(pairs.slower), untied)
-        worse = p < 1 - self.confidence and median > self.max_ratio
-        message = (f"simplified slower in {pairs.slower / untied:.0%} of {untied} pairs "
-                   f"(sign test p = {p:.2g}), median ratio {median:.2g}x (at most "
-                   f"{self.max_ratio:g}x)")
+        z = sign_z(pairs.slower, pairs.faster)
+        worse = z > self.critical and median > self.max_ratio
+        message = (f"simplified slower in {pairs.slower / untied:.0%} of {untied:g} pairs "
+                   f"(sign test z = {z:.3g}, significant above {self.critical:.3g}), median "
+                   f"ratio {median:.2g}x (at most {self.max_ratio:g}x)")
         return RuleResult(name, Status.UNHEALTHY if worse else Status.HEALTHY, message,
                           median, self.max_ratio, window, samples, query)

@@ -22,7 +22,7 @@ import requests
 from aurum_otel.errors import AurumOtelError, ConfigurationError
 from aurum_otel.health import promql
 from aurum_otel.health.metric import Measurements
-from aurum_otel.health.stats import SideStats, SplitOf, SplitStats, WindowStats
+from aurum_otel.health.stats import PairStats, SideStats, SplitOf, SplitStats, WindowStats
 from aurum_otel.phase import Implementation
 
 DEFAULT_URL = "http://127.0.0.1:9090"
@@ -116,6 +116,38 @@ class PrometheusSource:
             out[key] = out.get(key, 0.0) + value
         return out
 
+    def _pairs(self, queries: Mapping[str, str]) -> PairStats | None:
+        """The window's shadow pairs (``None`` without any), from the pair counter by side and
+        the cumulative ratio buckets (the median is interpolated as histogram_quantile does)."""
+        counts: dict[tuple[str, str], float] = {}
+        for sample in self.query(queries["pairs"]):
+            value, labels = sample["value"], sample["metric"]
+            if value < 0:
+                raise PrometheusAnswerError(self.url, queries["pairs"],
+                                            f"a negative increase ({value:g}) of a counter")
+            key = (labels.get(promql.FAILED, ""), labels.get(promql.SLOWER, ""))
+            counts[key] = counts.get(key, 0.0) + value
+        total = sum(counts.values())
+        if not total > 0 and not math.isnan(total):
+            return None
+        buckets: dict[float, float] = {}
+        for bound, count in self._by(queries["pair_ratios"], "le").items():
+            if bound == "":
+                continue  # not a bucket (histogram_quantile ignores a series without le too)
+            try:
+                buckets[float(bound)] = count
+            except ValueError:
+                raise PrometheusAnswerError(self.url, queries["pair_ratios"],
+                                            f"a bucket bound that is not a number: {bound!r}"
+                                            ) from None
+
+        def where(index: int, value: str) -> float:
+            return sum(v for k, v in counts.items() if k[index] == value)
+
+        return PairStats(total, where(0, "legacy"), where(0, "simplified"),
+                         where(1, "simplified"), where(1, "legacy"),
+                         tuple(sorted(buckets.items())))
+
     def stats(self, migration: str, window: float) -> WindowStats:
         queries = promql_queries(migration, window)
         impl = promql.IMPL
@@ -129,10 +161,13 @@ class PrometheusSource:
             matches=comparisons.get("match", 0.0),
             mismatches=comparisons.get("mismatch", 0.0),
             source=f"prometheus {self.url}",
-            queries={"error_rate": queries["error_rate"], "mismatch_rate": queries["comparisons"]},
+            queries={"error_rate": queries["error_rate"], "mismatch_rate": queries["comparisons"],
+                     "paired:errors": queries["pairs"],
+                     "paired:latency": queries["paired:latency"]},
             backend=_Latency(self, migration, window),
             split=self._split(migration, window),
             metrics=Measurements(self, migration),
+            pairs=self._pairs(queries),
         )
 
     def _split(self, migration: str, window: float) -> SplitStats | None:
@@ -151,8 +186,11 @@ class PrometheusSource:
             percent = shares[0] * 100
         expression = promql.routed(promql.duration(counted), promql.IMPL, migration)
         routed = self._by(expression, promql.IMPL)
+        # The gauge at the evaluation instant; absent: the calls carried no routing key (0/0).
+        keys = self._by(promql.routing_keys(migration), promql.IMPL)
         return SplitStats(percent, routed.get("legacy", 0.0), routed.get("simplified", 0.0),
-                          counted, step, expression)
+                          counted, step, expression, keys.get("legacy", 0.0),
+                          keys.get("simplified", 0.0))
 
 
 class _Latency:

@@ -24,6 +24,8 @@ COMPARISON = semconv.PROM_LABEL_COMPARISON
 ROLE = semconv.PROM_LABEL_ROLE
 # The configured share of simplified (0-100) per migration, the gauge the library exports.
 ROLLOUT_PERCENT = semconv.PROM_ROLLOUT_PERCENT
+FAILED = semconv.PROM_LABEL_FAILED
+SLOWER = semconv.PROM_LABEL_SLOWER
 COMPLETED = "match|mismatch"
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a",
@@ -140,6 +142,39 @@ def comparisons(window: str, by: str, migration: str | None = None,
     return summed(series, window, by)
 
 
+def pairs(window: str, by: str, migration: str | None = None, *matchers: str) -> str:
+    """Shadow pairs per ``by`` over the window; ``by`` may hold ``aurum_migration_failed``
+    (``none|legacy|simplified|both``) and ``aurum_migration_slower``
+    (``simplified|legacy|tie``), and ``matchers`` select among them."""
+    return summed(selector(semconv.PROM_PAIRS, migration, *matchers), window, by)
+
+
+def discordant(window: str, by: str, failed: str, migration: str | None = None) -> str:
+    """Pairs where only ``failed`` (``legacy`` or ``simplified``) raised, per ``by``."""
+    return pairs(window, by, migration, f'{FAILED}="{failed}"')
+
+
+def slower(window: str, by: str, side: str, migration: str | None = None) -> str:
+    """Pairs where ``side`` took longer (``simplified``: simplified slower, ``legacy``: faster)."""
+    return pairs(window, by, migration, f'{SLOWER}="{side}"')
+
+
+def pair_ratios(window: str, by: str, migration: str | None = None) -> str:
+    """The cumulative pair-ratio buckets (``le``) per ``by`` over the window."""
+    return summed(selector(semconv.PROM_PAIR_RATIOS, migration), window, f"le, {by}")
+
+
+def median_ratio(window: str, by: str, migration: str | None = None) -> str:
+    """The median simplified/legacy duration ratio of the window's pairs, per ``by``."""
+    return f"histogram_quantile(0.5, {pair_ratios(window, by, migration)})"
+
+
+def routing_keys(migration: str | None = None) -> str:
+    """Distinct routing keys per migration and implementation in the current step, at the
+    evaluation instant (summed over processes: a key two processes saw counts twice)."""
+    return f"sum by ({NAME}, {IMPL}) ({selector(semconv.PROM_ROUTING_KEYS, migration)})"
+
+
 def source_queries(migration: str, window: float, quantiles: tuple[float, ...] = (0.95,)
                    ) -> dict[str, str]:
     """What the Prometheus health source asks for one migration (one key per quantile)."""
@@ -152,6 +187,10 @@ def source_queries(migration: str, window: float, quantiles: tuple[float, ...] =
     out["error_rate"] = f"{out['errors']} / {out['calls']}"
     for q in quantiles:
         out[f"latency:{check_quantile(q):g}"] = latency(q, w, IMPL, migration)
+    out["pairs"] = pairs(w, f"{FAILED}, {SLOWER}", migration)
+    out["pair_ratios"] = pair_ratios(w, NAME, migration)
+    out["paired:latency"] = median_ratio(w, NAME, migration)
+    out["routing_keys"] = routing_keys(migration)
     return out
 
 
@@ -173,6 +212,13 @@ class RecordedNames:
         self.split_calls = f"aurum:migration_split_calls:increase{w}"
         self.split_simplified = f"aurum:migration_split_simplified:increase{w}"
         self.split_configured = f"aurum:migration_split_configured:ratio{w}"
+        self.pairs_by_side = f"aurum:migration_pairs_by_side:increase{w}"
+        self.pairs = f"aurum:migration_pairs:increase{w}"
+        self.legacy_only_failed = f"aurum:migration_pairs_legacy_only_failed:increase{w}"
+        self.simplified_only_failed = f"aurum:migration_pairs_simplified_only_failed:increase{w}"
+        self.simplified_slower = f"aurum:migration_pairs_simplified_slower:increase{w}"
+        self.simplified_faster = f"aurum:migration_pairs_simplified_faster:increase{w}"
+        self.pair_ratio_median = f"aurum:migration_pair_ratio:p50_{w}"
         self._window = w
 
     def latency(self, q: float) -> str:

@@ -1,0 +1,271 @@
+"""Paired statistics in PromQL (issue 16): the Prometheus source's queries and the generated alert,
+run by ``promtool test rules`` on crafted series of the exported pair counters, agree with the
+Python rule (the same one-sided McNemar and sign statistics, thresholds and minimum samples).
+
+Series: one sample every 15 s for 10 minutes; the window is 5 minutes (20 samples), so ``0+9x40``
+is 180 pairs in the window. ``aurum_migration_pairs_total`` carries ``aurum_migration_failed``
+(``none|legacy|simplified|both``) and ``aurum_migration_slower`` (``simplified|legacy|tie``);
+``aurum_migration_pair_ratios_total`` is cumulative by ``le`` (see telemetry/meters.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from aurum_otel.health import (
+    ConfiguredSplit,
+    HealthPolicy,
+    PairedRule,
+    PairStats,
+    Status,
+    WindowStats,
+)
+from aurum_otel.health.prometheus import PrometheusSource
+from aurum_otel.health.promql import duration, median_ratio, pair_ratios, pairs, routing_keys
+from aurum_otel.health.promrules import generate_rules
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+LES = ("0.25", "0.5", "0.67", "0.8", "0.9", "1", "1.1", "1.25", "1.5", "2", "3", "4", "+Inf")
+SIDES = ("failed", "slower")
+
+# name -> (pairs per 15 s by (failed, slower), pairs per 15 s at or under each le (cumulative))
+Case = tuple[dict[tuple[str, str], float], dict[str, float]]
+
+
+def _ratios(**at: float) -> dict[str, float]:
+    """Cumulative per-sample counts: each bound takes the count of the last one given below it."""
+    out, last = {}, 0.0
+    for le in LES:
+        last = at.get("le_" + le.replace(".", "_").replace("+", ""), last)
+        out[le] = last
+    return out
+
+
+CASES: dict[str, Case] = {
+    # simplified fails alone on a tenth of the inputs: c = 40, b = 0 of 200, z = 6.17, +20 points
+    "errors": ({("none", "simplified"): 4, ("none", "legacy"): 4, ("simplified", "simplified"): 1,
+                ("simplified", "legacy"): 1}, _ratios(le_1=5, le_1_1=10)),
+    # simplified slower in 9 of 10 pairs, median ratio 2.44
+    "slow": ({("none", "simplified"): 9, ("none", "legacy"): 1},
+             _ratios(le_1=1, le_2=2, le_3=10)),
+    # the same, equal sides (and a pair both failed): nothing
+    "healthy": ({("none", "simplified"): 5, ("none", "legacy"): 5, ("both", "tie"): 1},
+                _ratios(le_0_9=3, le_1=6, le_1_1=11)),
+    # 20 against 10 discordant pairs: +5 points, but z = 1.64 (not significant at 99 %)
+    "noisy": ({("none", "simplified"): 4.5, ("none", "legacy"): 4.5,
+               ("simplified", "simplified"): 1, ("legacy", "legacy"): 0.5},
+              _ratios(le_1=5, le_1_1=10.5)),
+    # significant (10 against 0: z = 2.85) but +0.5 point of 2,000 pairs, under +1
+    "small": ({("none", "simplified"): 50, ("none", "legacy"): 49.5,
+               ("simplified", "legacy"): 0.5}, _ratios(le_1=50, le_1_1=100)),
+    # too few pairs: 10 in the window, every one simplified-only failed and slower
+    "few": ({("simplified", "simplified"): 0.5}, _ratios(le_4=0.5)),
+}
+FIRING = {"errors", "slow"}
+# "born": the series appear at 7m30s, their first sample already holding 200 pairs of which 40
+# only simplified failed: counted (a series' first sample is not lost)
+BORN: Case = ({("none", "simplified"): 80, ("none", "legacy"): 80,
+               ("simplified", "simplified"): 20, ("simplified", "legacy"): 20},
+              _ratios(le_1=100, le_1_1=200))
+
+
+def _values(per_sample: float, born: bool) -> str:
+    return f"_x30 {per_sample * 10:g}x10" if born else f"0+{per_sample:g}x40"
+
+
+def _series() -> list[dict[str, str]]:
+    out = []
+    for name, (counts, ratios), born in [*((n, c, False) for n, c in CASES.items()),
+                                         ("born", BORN, True)]:
+        for failed in ("none", "legacy", "simplified", "both"):
+            for slower in ("simplified", "legacy", "tie"):
+                out.append({"series": f'aurum_migration_pairs_total{{aurum_migration_name='
+                                      f'"{name}",aurum_migration_failed="{failed}",'
+                                      f'aurum_migration_slower="{slower}"}}',
+                            "values": _values(counts.get((failed, slower), 0), born)})
+        for le, count in ratios.items():
+            out.append({"series": f'aurum_migration_pair_ratios_total{{aurum_migration_name='
+                                  f'"{name}",le="{le}"}}', "values": _values(count, born)})
+    return out
+
+
+def _window(case: Case, samples: float = 20) -> PairStats:
+    """The window's figures as the Python rule gets them (``samples`` increments of each)."""
+    counts, ratios = case
+
+    def where(index: int, value: str) -> float:
+        return sum(v for k, v in counts.items() if k[index] == value) * samples
+
+    return PairStats(sum(counts.values()) * samples, where(0, "legacy"), where(0, "simplified"),
+                     where(1, "simplified"), where(1, "legacy"),
+                     tuple((float(le), count * samples) for le, count in ratios.items()))
+
+
+def _python(name: str) -> Status:
+    case, samples = (BORN, 10) if name == "born" else (CASES[name], 20)
+    stats = WindowStats(name, 300, pairs=_window(case, samples))
+    return HealthPolicy(PairedRule()).evaluate(name, _Fixed(stats)).status
+
+
+@needs_promtool
+def test_the_alert_and_the_source_queries_agree_with_the_python_rule(tmp_path: Path) -> None:
+    firing = FIRING | {"born"}
+    alerts = [{"exp_labels": {"severity": "critical", "aurum_rollback": "true",
+                              "aurum_migration_name": name},
+               "exp_annotations": {
+                   "summary": f"migration {name}: simplified worse than legacy on the same "
+                              f"inputs (shadow pairs: McNemar or sign test at 0.99)",
+                   "description": "aurum-otel health rule over 5m; the controller rolls back "
+                                  "after consecutive unhealthy verdicts."}}
+              for name in sorted(firing)]
+    w = duration(300)
+    exprs = []
+    for name in [*CASES, "born"]:
+        stats = _window(BORN, 10) if name == "born" else _window(CASES[name])
+        by_side = [("legacy", "none", stats.legacy_only_failed),
+                   ("simplified", "none", stats.simplified_only_failed)]
+        exprs.append({"expr": f"sum by (aurum_migration_failed) "
+                              f"({pairs(w, 'aurum_migration_failed', name)})",
+                      "eval_time": "10m", "exp_samples": [
+                          {"labels": f'{{aurum_migration_failed="{failed}"}}', "value": value}
+                          for failed, _, value in by_side if value]
+                      + [{"labels": '{aurum_migration_failed="none"}',
+                          "value": stats.pairs - stats.legacy_only_failed
+                          - stats.simplified_only_failed - _both(name)}]
+                      + ([{"labels": '{aurum_migration_failed="both"}', "value": _both(name)}]
+                         if _both(name) else [])
+                      + [{"labels": f'{{aurum_migration_failed="{failed}"}}', "value": 0}
+                         for failed, _, value in by_side if not value]
+                      + ([] if _both(name) else
+                         [{"labels": '{aurum_migration_failed="both"}', "value": 0}])})
+        exprs.append({"expr": f"round({median_ratio(w, 'aurum_migration_name', name)}, 0.0001)",
+                      "eval_time": "10m", "exp_samples": [
+                          {"labels": f'{{aurum_migration_name="{name}"}}',
+                           "value": round(_median(stats), 4)}]})
+    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(PairedRule())))
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
+        "tests": [{"interval": "15s", "input_series": _series(),
+                   "alert_rule_test": [{"eval_time": "10m", "alertname": "AurumMigrationPaired",
+                                        "exp_alerts": alerts}],
+                   "promql_expr_test": exprs}],
+    }, width=10_000))
+    assert PROMTOOL is not None
+    result = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # the Python rule, on the very figures the queries returned above
+    condemned = {name for name in [*CASES, "born"] if _python(name) is Status.UNHEALTHY}
+    assert condemned == firing
+    assert _python("few") is Status.INCONCLUSIVE
+
+
+def _both(name: str) -> float:
+    counts = CASES[name][0] if name in CASES else BORN[0]
+    return sum(v for k, v in counts.items() if k[0] == "both") * 20
+
+
+def _median(stats: PairStats) -> float:
+    from aurum_otel.health import histogram_quantile
+
+    median = histogram_quantile(0.5, stats.ratios)
+    assert median is not None
+    return median
+
+
+class _Session(requests.Session):
+    def __init__(self, answers: Mapping[str, Sequence[tuple[dict[str, str], float]]]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.queries: list[str] = []
+
+    def get(self, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        query = kwargs["params"]["query"]
+        self.queries.append(query)
+        found = self.answers.get(query, [])
+        response = requests.Response()
+        response.status_code = 200
+        response._content = json.dumps({"status": "success", "data": {
+            "resultType": "vector",
+            "result": [{"metric": m, "value": [1, str(v)]} for m, v in found]}}).encode()
+        return response
+
+
+def _side(failed: str, slower: str) -> dict[str, str]:
+    return {"aurum_migration_failed": failed, "aurum_migration_slower": slower}
+
+
+def test_the_prometheus_source_reads_pairs_and_judges_them_as_in_process() -> None:
+    w = duration(300)
+    by = "aurum_migration_failed, aurum_migration_slower"
+    answers = {
+        pairs(w, by, "orders"): [(_side("none", "simplified"), 150), (_side("none", "legacy"), 110),
+                                 (_side("simplified", "simplified"), 30),
+                                 (_side("legacy", "legacy"), 2), (_side("both", "tie"), 8)],
+        pair_ratios(w, "aurum_migration_name", "orders"): [
+            ({"le": le, "aurum_migration_name": "orders"}, count) for le, count in
+            (("0.9", 50), ("1", 110), ("1.1", 150), ("1.5", 250), ("+Inf", 300))],
+    }
+    source = PrometheusSource("http://p.invalid", session=_Session(answers))
+    stats = source.stats("orders", 300)
+    assert stats.pairs == PairStats(300, 2, 30, 180, 112, ((0.9, 50), (1.0, 110), (1.1, 150),
+                                                           (1.5, 250), (float("inf"), 300)))
+    verdict = HealthPolicy(PairedRule()).evaluate("orders", source)
+    errors, latency = verdict.results
+    # 30 against 2 of 300: +9.3 points, z = 27/sqrt(32) = 4.77: as in process on the same figures
+    assert errors.status is Status.UNHEALTHY and errors.value == pytest.approx(28 / 300)
+    assert errors.query == pairs(w, by, "orders")
+    assert latency.status is Status.HEALTHY  # slower in 62 %, but the median ratio is 1.15
+    assert latency.query == median_ratio(w, "aurum_migration_name", "orders")
+    in_process = HealthPolicy(PairedRule()).evaluate(
+        "orders", _Fixed(WindowStats("orders", 300, pairs=stats.pairs)))
+    assert [(r.status, r.message) for r in in_process.results] == [
+        (r.status, r.message) for r in verdict.results]
+
+
+def test_no_pairs_in_the_window_is_none_and_not_judged() -> None:
+    w = duration(300)
+    zero = {pairs(w, "aurum_migration_failed, aurum_migration_slower", "orders"): [
+        (_side("none", "tie"), 0.0)]}
+    for answers in ({}, zero):
+        source = PrometheusSource("http://p.invalid", session=_Session(answers))
+        assert source.stats("orders", 300).pairs is None
+        verdict = HealthPolicy(PairedRule()).evaluate("orders", source)
+        assert verdict.status is Status.HEALTHY
+        assert "not judged: no shadow pairs" in verdict.reasons[0]
+
+
+def test_routing_keys_come_from_the_gauge_and_are_zero_without_it() -> None:
+    told = ConfiguredSplit(10, None, "hybrid 10%/0%")
+    keys = {routing_keys("orders"): [
+        ({"aurum_migration_name": "orders", "aurum_migration_implementation": "legacy"}, 36),
+        ({"aurum_migration_name": "orders", "aurum_migration_implementation": "simplified"}, 4)]}
+    for answers, expected in ((keys, (36, 4)), ({}, (0, 0))):
+        source = PrometheusSource("http://p.invalid", session=_Session(answers),
+                                  split_of=lambda name: told)
+        split = source.stats("orders", 300).split
+        assert split is not None
+        assert (split.legacy_keys, split.simplified_keys) == expected
+    assert routing_keys("orders") == ('sum by (aurum_migration_name, '
+                                      'aurum_migration_implementation) (aurum_migration_routing_keys'
+                                      '{aurum_migration_name="orders"})')
+
+
+class _Fixed:
+    name = "fixed"
+
+    def __init__(self, stats: WindowStats) -> None:
+        self._stats = stats
+
+    def stats(self, migration: str, window: float) -> WindowStats:
+        return self._stats
