@@ -27,6 +27,7 @@ from aurum_otel.hooks import BaseHooks, MigrationHooks, MismatchReport
 from aurum_otel.migrated import MigratedFunction, Options, migrated, routing_key
 from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, PhaseState, Role, Rollout
 from aurum_otel.registry import configure, get_registry, reset
+from aurum_otel.route import context_id_of as context_id
 from aurum_otel.router import Decision, decide
 from aurum_otel.setup import setup_telemetry
 from aurum_otel.store import FileStore, PhaseStore, Transition
@@ -80,6 +81,7 @@ __all__ = [
     "advance_db_migration_phase",
     "advance_migration_phase",
     "configure",
+    "context_id",
     "decide",
     "deep_compare",
     "get_db_migration_status",

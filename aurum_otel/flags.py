@@ -121,6 +121,10 @@ class GlobalFlags(BaseSettings):
     refresh_interval: float = Field(
         default=0.5, gt=0, le=60, allow_inf_nan=False, validation_alias="AURUM_REFRESH_INTERVAL"
     )
+    # Keys the hashed feature_flag.context.id; set it alike in every process to correlate a
+    # routing key across them. Unset: a random key per process. Never exported.
+    context_id_secret: str | None = Field(
+        default=None, validation_alias="AURUM_CONTEXT_ID_SECRET", repr=False)
 
     @classmethod
     def from_env(cls, *, strict: bool = True) -> GlobalFlags:
@@ -168,6 +172,7 @@ _GLOBAL_VARIABLES = {
     "state_dir": ("AURUM_STATE_DIR",),
     "state_url": ("AURUM_STATE_URL",),
     "refresh_interval": ("AURUM_REFRESH_INTERVAL",),
+    "context_id_secret": ("AURUM_CONTEXT_ID_SECRET",),
 }
 _logged: set[str] = set()
 

@@ -41,7 +41,7 @@ class Invocation:
     """The life of one routed call: start, maybe fall back, end; then hand off the shadow."""
 
     __slots__ = (
-        "_args", "_closed", "_instance", "_kwargs", "_nest", "_outcome", "_shadow_args", "_span",
+        "_args", "_closed", "_digest", "_instance", "_kwargs", "_nest", "_outcome", "_shadow_args", "_span",
         "_started", "_tags_pending", "_token", "_wrapped", "decision", "implementation",
         "instruments", "is_async", "monitored", "router", "state",
     )
@@ -49,7 +49,7 @@ class Invocation:
     def __init__(
         self, router: Router, decision: Decision, state: PhaseState, wrapped: Callable[..., Any],
         instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, monitored: bool,
-        is_async: bool,
+        is_async: bool, digest: int | None = None,
     ) -> None:
         self.router = router
         # Where this call is recorded, fixed at its start (a configure() may rebind the router).
@@ -70,6 +70,7 @@ class Invocation:
         self._tags_pending = False
         self._nest: nesting.Nest | None = None
         self._closed = False  # a handed-over call's closing ran (see close())
+        self._digest = digest  # the routing key's, when the call was split by key
 
     def start(self) -> Callable[..., Any]:
         """Open the span and return the authoritative target to call."""
@@ -92,8 +93,10 @@ class Invocation:
             )
             if span.is_recording():
                 if not self._tags_pending:
-                    instruments.add_feature_flag_event(span, router.name, decision.phase,
-                                                      source=self.state.source)
+                    instruments.add_feature_flag_event(
+                        span, router.name, decision.phase, source=self.state.source,
+                        context_id=None if self._digest is None else router.context_id(
+                            self._digest))
                 if self.state.problem:
                     span.set_attribute(semconv.ATTR_CONFIG_ERROR, self.state.problem)
             self._span = span
@@ -210,9 +213,11 @@ class Invocation:
     def _add_pending_event(self, span: Span) -> None:
         if self._tags_pending:
             self._tags_pending = False
+            digest = self._digest
             self.instruments.add_feature_flag_event(
                 span, self.router.name, self.decision.phase,
                 timestamp=start_time_of(span), source=self.state.source,
+                context_id=None if digest is None else self.router.context_id(digest),
             )
 
     def _record(self, implementation: Implementation, outcome: Outcome, elapsed: float) -> None:

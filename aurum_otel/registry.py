@@ -27,6 +27,7 @@ from aurum_otel.health.file import FILE_NAME, step_label
 from aurum_otel.mismatch_log import MismatchLog
 from aurum_otel.phase import Phase
 from aurum_otel.resolve import MigrationRuntime, Resolved
+from aurum_otel.router import secret_of
 from aurum_otel.shadow import ShadowExecutor
 from aurum_otel.store import PhaseStore, store_from_url
 from aurum_otel.telemetry.aggregate import Aggregator
@@ -66,6 +67,8 @@ class Registry:
         self.meter_provider = meter_provider
         self.clock = clock
         self.rand = rand
+        # Keys the hashed feature_flag.context.id of routed calls (AURUM_CONTEXT_ID_SECRET).
+        self.context_secret = secret_of(self.global_flags.context_id_secret)
         self.refresh_interval = (
             refresh_interval if refresh_interval is not None else self.global_flags.refresh_interval
         )

@@ -20,7 +20,7 @@ from aurum_otel.errors import MigrationDefinitionError
 from aurum_otel.invocation import Invocation
 from aurum_otel.phase import Implementation, Phase, PhaseState
 from aurum_otel.registry import Resolved, generation, get_registry
-from aurum_otel.router import decide, with_shadow, without_shadow
+from aurum_otel.router import context_id, decide, key_digest, with_shadow, without_shadow
 from aurum_otel.shadow import InlineExecutor, ShadowScope
 from aurum_otel.telemetry import Instruments
 
@@ -147,6 +147,7 @@ class Router:
         self.simplified: Callable[..., Any] | None = None
         self.simplified_is_bound = False
         self.scope: ShadowScope | None = None  # a routed client's shadows, drained at close()
+        self._key_warned = False
         self._generation = -1
 
     def bind(self) -> None:
@@ -160,6 +161,7 @@ class Router:
         self.shadows = InlineExecutor() if self.options.dual_write else registry.shadows
         self.mismatch_log = registry.mismatch_log
         self.rand = registry.rand
+        self.context_secret = registry.context_secret
         self._touched: Phase | None = None
         self._hint: Resolved | None = None
         self._generation = generation()
@@ -198,13 +200,24 @@ class Router:
             self.instruments.aggregator.touch(self.name, state.phase)
         if self.simplified is None:
             state = NO_SIMPLIFIED
+        key = self._key(args, kwargs)
+        digest = None
+        if key is not None and state.phase is Phase.HYBRID:
+            digest = self._digest(key)
+            if digest is None:
+                key = None
         decision = decide(
             state,
             name=self.name,
-            key=self._key(args, kwargs),
+            key=key,
             rand=self.rand,
             shadow_allowed=self.options.shadow_allowed and resolved.monitoring,
+            digest=digest,
         )
+        if digest is not None and resolved.monitoring:
+            self.instruments.aggregator.record_key(
+                self.name, state.rollout.percent,
+                decision.authoritative is Implementation.SIMPLIFIED, digest)
         if self.options.dual_write and decision.phase is Phase.HYBRID:
             # Every write goes to both stores, monitored or not: it is the data, not telemetry.
             decision = with_shadow(decision)
@@ -214,7 +227,7 @@ class Router:
                 args, kwargs):
             decision = without_shadow(decision)
         return Invocation(self, decision, state, wrapped, instance, args, kwargs,
-                          monitored=resolved.monitoring, is_async=self.is_async)
+                          monitored=resolved.monitoring, is_async=self.is_async, digest=digest)
 
     def target(
         self, implementation: Implementation, wrapped: Callable[..., Any], instance: Any
@@ -240,6 +253,22 @@ class Router:
                            exc_info=True)
             return False
 
+    def _digest(self, key: object) -> int | None:
+        """The key's digest, or ``None`` when the key cannot be spelt (its ``__format__``
+        raised): that call is routed per call, never failed."""
+        try:
+            return key_digest(self.name, key)
+        except Exception:
+            if not self._key_warned:  # once per migration: a bad key type is every call's
+                self._key_warned = True
+                logger.warning("the routing key of %r (a %s) cannot be formatted as text; "
+                               "routing per call", self.name, type(key).__name__, exc_info=True)
+            return None
+
+    def context_id(self, digest: int) -> str:
+        """The hashed ``feature_flag.context.id`` of the routing key with ``digest``."""
+        return context_id(digest, self.context_secret)
+
     def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
         extract = self.options.key
         if extract is None:
@@ -255,4 +284,11 @@ class Router:
 NO_SIMPLIFIED = PhaseState(source="no-simplified")
 
 
-__all__ = ["NO_SIMPLIFIED", "Options", "Router", "routing_key"]
+def context_id_of(name: str, key: object) -> str:
+    """The ``feature_flag.context.id`` this process gives the calls of migration ``name`` routed
+    by ``key``: to find a key's spans (the same in every process whose
+    ``AURUM_CONTEXT_ID_SECRET`` is the same)."""
+    return context_id(key_digest(name, key), get_registry().context_secret)
+
+
+__all__ = ["NO_SIMPLIFIED", "Options", "Router", "context_id_of", "routing_key"]

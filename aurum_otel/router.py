@@ -7,6 +7,7 @@ as a plain function.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,28 @@ LEGACY = _DECISIONS[(Phase.LEGACY, Implementation.LEGACY, None, False)]
 SIMPLIFIED = _DECISIONS[(Phase.SIMPLIFIED, Implementation.SIMPLIFIED, None, False)]
 
 
+def key_digest(name: str, key: object) -> int:
+    """A routing key's 64-bit digest within a migration: its bucket, and its identity when the
+    distinct keys of a step are counted (the key itself is never kept)."""
+    digest = hashlib.blake2b(f"{name}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def context_id(digest: int, secret: bytes) -> str:
+    """The hashed ``feature_flag.context.id`` of a routing key (by its :func:`key_digest`): a keyed
+    hash, so a span never carries the key, nor anything a dictionary of likely keys can reverse
+    without ``secret``."""
+    return hashlib.blake2b(digest.to_bytes(8, "big"), key=secret, digest_size=8).hexdigest()
+
+
+def secret_of(text: str | None) -> bytes:
+    """The key of :func:`context_id` from ``AURUM_CONTEXT_ID_SECRET`` (any length), or a random
+    one (this process only) when it is unset."""
+    if not text:
+        return secrets.token_bytes(32)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+
+
 def bucket(name: str, key: object) -> int:
     """The sticky bucket (0-9999) of a routing key within a migration.
 
@@ -51,8 +74,7 @@ def bucket(name: str, key: object) -> int:
     percent only ever adds keys (monotonic), and the same key lands in the same bucket in every
     process (the hash is not Python's randomized ``hash``).
     """
-    digest = hashlib.blake2b(f"{name}\x00{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % BUCKETS
+    return key_digest(name, key) % BUCKETS
 
 
 def decide(
@@ -62,6 +84,7 @@ def decide(
     key: object | None,
     rand: Callable[[], float],
     shadow_allowed: bool = True,
+    digest: int | None = None,
 ) -> Decision:
     """Route one call.
 
@@ -71,6 +94,7 @@ def decide(
         key: the routing key, or ``None`` to split per call.
         rand: a uniform [0, 1) source, injected for tests.
         shadow_allowed: ``False`` for writes that did not opt in to shadowing.
+        digest: ``key_digest(name, key)`` when the caller computed it already.
     """
     phase = state.phase
     if phase is Phase.LEGACY:
@@ -86,7 +110,9 @@ def decide(
     elif key is None:
         simplified = rand() * BUCKETS < threshold
     else:
-        simplified = bucket(name, key) < threshold
+        if digest is None:
+            digest = key_digest(name, key)
+        simplified = digest % BUCKETS < threshold
     authoritative = Implementation.SIMPLIFIED if simplified else Implementation.LEGACY
     shadow = None
     if shadow_allowed and rollout.compare > 0 and (

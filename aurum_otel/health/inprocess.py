@@ -38,7 +38,9 @@ class HealthReader:
             clock): then only the step changes this reader sees bound the split's window.
 
     The split is counted on the authoritative calls since the configured step began (from the
-    first snapshot taken after its start), never on a previous step's calls.
+    first snapshot taken after its start), never on a previous step's calls, and on the distinct
+    routing keys of the step the call path saw (the aggregator starts them afresh at a new
+    percent).
     """
 
     name = "in-process"
@@ -122,8 +124,12 @@ class HealthReader:
             def routed(implementation: str) -> float:
                 key = ("routed", migration, implementation)
                 return max(latest.get(key, 0.0) - split_base.get(key, 0.0), 0.0)
+            keys = self.aggregator.routing_keys().get(migration)
+            legacy_keys, simplified_keys = (0, 0) if keys is None or (
+                keys.percent != configured.percent) else (keys.legacy, keys.simplified)
             split = SplitStats(configured.percent, routed("legacy"), routed("simplified"),
-                               split_window, configured.step, self.name)
+                               split_window, configured.step, self.name,
+                               legacy_keys=legacy_keys, simplified_keys=simplified_keys)
         return WindowStats(
             migration, window,
             legacy=side("legacy"), simplified=side("simplified"),

@@ -10,6 +10,16 @@ The same test is written in PromQL (:meth:`SplitRule.alert`) over the recording 
 :meth:`SplitRule.recordings`; at a configured 0 % or 100 % any call on the other side is a
 mismatch (the statistic is infinite, in Python and in PromQL alike).
 
+Calls routed by a routing key are judged by **distinct keys**, not by calls: a key's calls all go
+one way, so they are not independent draws, and a few heavy keys would condemn a correct split
+by calls. The keys are the routing keys each side served since the step began (the call path
+keeps their digests, the first 4,096 of a step, and exports the counts as the
+``aurum_migration_routing_keys`` gauge); the same chi-squared test runs on them. Too few
+distinct keys to trust the split (one key for every call: a key extractor returning a constant)
+is inconclusive with that reason, so the controller holds. A router that ignores the key sends
+a key both ways, counted on both sides: the keys' split is then far from the configured one.
+Calls without a key (split per call) are judged by calls.
+
 Too few calls (fewer than ``min_samples``, or fewer than ``min_expected`` expected on a side, the
 textbook condition for the chi-squared approximation) is inconclusive, with that reason. A source
 that does not know the configured split (none was given to it) does not judge the split.
@@ -18,7 +28,7 @@ that does not know the configured split (none was given to it) does not judge th
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -26,8 +36,9 @@ from aurum_otel.errors import ConfigurationError
 from aurum_otel.health import promql
 from aurum_otel.health.promql import RecordedNames, side
 from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, Rule
-from aurum_otel.health.stats import WindowStats
+from aurum_otel.health.stats import SplitStats, WindowStats
 from aurum_otel.health.verdict import RuleResult, Status
+from aurum_otel.telemetry import semconv
 
 
 def chi_squared(simplified: float, calls: float, share: float) -> float:
@@ -85,18 +96,31 @@ class SplitRule(Rule):
             {"record": simplified,
              "expr": f"sum by ({name}) ({side(names.routed, 'simplified')}) or {calls} * 0"},
             {"record": names.split_configured, "expr": promql.configured_share(w)},
+            # Distinct routing keys of the step, summed over the processes exporting them now.
+            {"record": keys_record(names),
+             "expr": f"sum by ({name}) ({semconv.PROM_ROUTING_KEYS})"},
+            {"record": keys_record(names, "simplified"),
+             "expr": f"sum by ({name}) ({side(semconv.PROM_ROUTING_KEYS, 'simplified')})"
+                     f" or {keys_record(names)} * 0"},
         ]
 
     def alert(self, names: RecordedNames) -> tuple[str, str, str]:
-        n, s, p = names.split_calls, names.split_simplified, names.split_configured
-        expr = (f"(({s} - {n} * {p}) ^ 2 / ({n} * {p} * (1 - {p})) > {self.critical:.10g})"
-                f" and {n} >= {self.min_samples}"
-                f" and ((({n} * {p} >= {self.min_expected:g})"
-                f" and ({n} * (1 - {p}) >= {self.min_expected:g}))"
-                f" or ({p} * (1 - {p}) == 0))")
+        n, p, keys = names.split_calls, names.split_configured, keys_record(names)
+        by_calls = self._mismatch(n, names.split_simplified, p)
+        by_keys = self._mismatch(keys, keys_record(names, "simplified"), p)
+        expr = (f"(({by_calls}) unless on({promql.NAME}) ({keys} > 0))"
+                f" or (({by_keys}) and on({promql.NAME}) ({n} >= {self.min_samples}))")
         return (self.alert_name, expr,
                 f"authoritative split differs from the configured percent "
                 f"(sample-ratio mismatch at {self.confidence:g})")
+
+    def _mismatch(self, n: str, s: str, p: str) -> str:
+        """PromQL: ``s`` of ``n`` is a sample-ratio mismatch against share ``p``."""
+        return (f"(({s} - {n} * {p}) ^ 2 / ({n} * {p} * (1 - {p})) > {self.critical:.10g})"
+                f" and {n} >= {1 if n.startswith(KEYS_PREFIX) else self.min_samples}"
+                f" and ((({n} * {p} >= {self.min_expected:g})"
+                f" and ({n} * (1 - {p}) >= {self.min_expected:g}))"
+                f" or ({p} * (1 - {p}) == 0))")
 
     def check(self, stats: WindowStats) -> list[RuleResult]:
         split = stats.split
@@ -117,6 +141,10 @@ class SplitRule(Rule):
             return [result(Status.INCONCLUSIVE,
                            f"{calls:g} authoritative calls {scope}, {self.min_samples} needed to "
                            f"judge the split (configured {split.percent:g} %)", None)]
+        if split.keys > 0:
+            samples.update(legacy_keys=split.legacy_keys or 0.0,
+                           simplified_keys=split.simplified_keys or 0.0)
+            return [self._by_keys(split, scope, result)]
         observed = split.simplified / calls
         expected = (calls * share, calls * (1 - share))
         if 0 < share < 1 and min(expected) < self.min_expected:
@@ -134,3 +162,38 @@ class SplitRule(Rule):
                            "does not split as configured: check the routing key (one key for every"
                            " call routes every call alike) and the key extractor", observed)]
         return [result(Status.HEALTHY, f"{figures}: the split is as configured", observed)]
+
+    def _by_keys(self, split: SplitStats, scope: str,
+                 result: Callable[[Status, str, float | None], RuleResult]) -> RuleResult:
+        keys, share = split.keys, split.percent / 100
+        simplified = split.simplified_keys or 0.0
+        observed = simplified / keys
+        calls = (f"(by calls {split.simplified / split.calls:.1%} of {split.calls:g}, which a few "
+                 "heavy keys can sway)")
+        expected = (keys * share, keys * (1 - share))
+        if 0 < share < 1 and min(expected) < self.min_expected:
+            needed = math.ceil(self.min_expected / min(share, 1 - share))
+            return result(Status.INCONCLUSIVE,
+                          f"{keys:g} distinct routing key{'s' if keys != 1 else ''} since the "
+                          f"step began: too few to trust a {split.percent:g} % split ({needed} "
+                          f"needed); simplified served {observed:.1%} of them {calls}. One key "
+                          "for every call routes every call alike: check the key extractor",
+                          observed)
+        statistic = chi_squared(simplified, keys, share)
+        figures = (f"simplified served {observed:.1%} of {keys:g} distinct routing keys since the "
+                   f"step began, configured {split.percent:g} % (expected {expected[0]:.1f}) "
+                   f"{calls}; chi-squared {statistic:.3g}, p = {p_value(statistic):.2g}")
+        if statistic > self.critical:
+            return result(Status.UNHEALTHY,
+                          f"{figures}: sample-ratio mismatch at {self.confidence:g}. The routing "
+                          "does not split keys as configured: check that the router routes by the"
+                          " key (a key served by both sides is counted on both)", observed)
+        return result(Status.HEALTHY, f"{figures}: the split is as configured", observed)
+
+
+KEYS_PREFIX = "aurum:migration_split_keys"
+
+
+def keys_record(names: RecordedNames, implementation: str = "") -> str:
+    """The recording rule of the step's distinct routing keys (all, or one side's)."""
+    return f"{KEYS_PREFIX}{'_' + implementation if implementation else ''}:sum"

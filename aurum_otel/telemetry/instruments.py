@@ -31,6 +31,7 @@ __all__ = ["Attributes", "InstrumentSet", "Instruments", "feature_flag_event",
            "monitoring_explicitly_on"]
 
 Attributes = Mapping[str, str]
+CONTEXTS_KEPT = 4096  # routing keys' event attribute sets kept between calls
 
 
 _ORDINARY_SOURCES = frozenset({"store", "default"})
@@ -60,7 +61,8 @@ class Instruments:
         )
         self._lock = threading.Lock()
         self._span_attrs: dict[tuple[Any, ...], Attributes] = {}
-        self._event_attrs: dict[tuple[str, Phase, str | None], Any] = {}
+        self._event_attrs: dict[tuple[str, Phase, str | None, str | None], Any] = {}
+        self._contexts = 0  # keyed event attribute sets held
         self._call_attrs: dict[tuple[str, Phase, Implementation, Role, Outcome], Attributes] = {}
         self._comparison_attrs: dict[tuple[str, Phase, Comparison], Attributes] = {}
         # Per comparison series, the ids of the latest sampled span that counted in it: the
@@ -116,18 +118,30 @@ class Instruments:
         return attrs
 
     def add_feature_flag_event(self, span: Any, name: str, phase: Phase,
-                               timestamp: int | None = None, source: str | None = None) -> None:
+                               timestamp: int | None = None, source: str | None = None,
+                               context_id: str | None = None) -> None:
         """Add the ``feature_flag.evaluation`` event (OTel feature-flag conventions).
 
-        ``source`` (the resolved phase's, e.g. ``store``) refines the event's reason. On the
-        SDK's spans the event's attributes are validated once per (name, phase, source) and
-        shared, instead of on every call; other spans get a plain ``add_event``.
+        ``source`` (the resolved phase's, e.g. ``store``) refines the event's reason;
+        ``context_id`` (a routed call's hashed routing key) is the event's
+        ``feature_flag.context.id``. On the SDK's spans the event's attributes are validated once
+        per (name, phase, source, context) and shared, instead of on every call (the last
+        :data:`CONTEXTS_KEPT` contexts are kept); other spans get a plain ``add_event``.
         """
-        key = (name, phase, source)
+        key = (name, phase, source, context_id)
         attributes = self._event_attrs.get(key)
         if attributes is None:
-            attributes = frozen_attributes(feature_flag_event(name, phase, source))
+            event = feature_flag_event(name, phase, source)
+            if context_id is not None:
+                event[semconv.ATTR_FF_CONTEXT_ID] = context_id
+            attributes = frozen_attributes(event)
             with self._lock:
+                if context_id is not None:
+                    self._contexts += 1
+                    if self._contexts > CONTEXTS_KEPT:  # forget the keyed ones, keep the others
+                        self._event_attrs = {k: v for k, v in self._event_attrs.items()
+                                             if k[3] is None}
+                        self._contexts = 1
                 self._event_attrs[key] = attributes
         add_event_at(span, semconv.EVENT_FEATURE_FLAG, attributes, timestamp)
 

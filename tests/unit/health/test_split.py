@@ -63,19 +63,21 @@ def _run(tmp_path: Path, key_of: object, *, percent: float = 10) -> WindowStats:
     return stats
 
 
-def test_one_routing_key_for_every_call_is_an_unhealthy_split(tmp_path: Path) -> None:
+def test_one_routing_key_for_every_call_is_never_a_healthy_split(tmp_path: Path) -> None:
+    """One key for every call: every call goes one way, and one key is too few to trust the
+    split (by keys, see test_split_keys.py): inconclusive with that reason, never healthy."""
     constant = _key_outside("orders", 10)
     stats = _run(tmp_path, lambda user: constant)
     verdict = HealthPolicy().evaluate("orders", _Fixed(stats))
-    assert verdict.status is Status.UNHEALTHY
+    assert verdict.status is Status.INCONCLUSIVE
     (split,) = [r for r in verdict.results if r.rule == "split"]
-    assert split.status is Status.UNHEALTHY
-    assert split.samples == {"legacy": CALLS, "simplified": 0}
+    assert split.status is Status.INCONCLUSIVE
+    assert split.samples == {"legacy": CALLS, "simplified": 0, "legacy_keys": 1,
+                             "simplified_keys": 0}
     assert split.value == 0 and split.threshold == pytest.approx(0.1)
-    assert verdict.reasons == [split.rule + ": " + split.message]
-    assert "simplified served 0.0% of 400 authoritative calls" in split.message
-    assert "configured 10 % (expected 40.0)" in split.message
-    assert "sample-ratio mismatch" in split.message and "routing key" in split.message
+    assert "1 distinct routing key since the step began: too few to trust a 10 % split" in (
+        split.message)
+    assert "by calls 0.0% of 400" in split.message and "key extractor" in split.message
     # every other rule is content (shadows gave simplified its samples): nothing caught it before
     assert {r.rule: r.status for r in verdict.results if r.rule != "split"} == {
         "error_rate": Status.HEALTHY, "latency": Status.HEALTHY,
@@ -85,10 +87,12 @@ def test_one_routing_key_for_every_call_is_an_unhealthy_split(tmp_path: Path) ->
 def test_a_key_per_user_splits_as_configured(tmp_path: Path) -> None:
     stats = _run(tmp_path, lambda user: user)
     assert stats.split is not None and stats.split.calls == CALLS
+    assert stats.split.keys == CALLS  # a key per call: judged by its 400 distinct keys
     (result,) = SplitRule().check(stats)
     assert result.status is Status.HEALTHY, result.message
     assert 0.05 < (result.value or 0) < 0.15
     assert "the split is as configured" in result.message
+    assert "distinct routing keys" in result.message
 
 
 def test_calls_of_the_previous_step_are_not_counted(tmp_path: Path) -> None:
@@ -179,7 +183,7 @@ class _Fixed:
 
 def test_the_split_is_judged_through_the_shipped_wiring(tmp_path: Path) -> None:
     """testing.capture (like setup_telemetry) tells the in-process reader the configured split:
-    one routing key for every call at 10 % reads unhealthy, not healthy."""
+    one routing key for every call at 10 % reads inconclusive (too few keys), not healthy."""
     from aurum_otel import FileStore, Phase, Rollout, migrated, routing_key, testing
     from aurum_otel.health import HealthPolicy
 
@@ -200,5 +204,5 @@ def test_the_split_is_judged_through_the_shipped_wiring(tmp_path: Path) -> None:
             for i in range(400):
                 serve(i)
         verdict = HealthPolicy().evaluate("one_key", telemetry.health)
-    assert verdict.status.value == "unhealthy", verdict
-    assert "sample-ratio mismatch" in str(verdict.to_dict())
+    assert verdict.status.value == "inconclusive", verdict
+    assert "1 distinct routing key" in str(verdict.to_dict())

@@ -28,7 +28,7 @@ from aurum_otel.health import (
     WindowStats,
 )
 from aurum_otel.health.prometheus import PrometheusSource
-from aurum_otel.health.promql import configured_share, duration, routed
+from aurum_otel.health.promql import configured_share, duration, routed, routing_keys
 from aurum_otel.health.promrules import generate_rules
 
 PROMTOOL = shutil.which("promtool")
@@ -144,6 +144,7 @@ class _Session(requests.Session):
 def test_the_prometheus_source_judges_the_split_from_the_gauge_or_the_store() -> None:
     impl = "aurum_migration_implementation"
     answers = {
+        routing_keys("orders"): [],  # calls without routing keys: judged by calls
         configured_share(duration(300), "orders"): [({"aurum_migration_name": "orders"}, 0.1)],
         "sum by (aurum_migration_implementation) ((increase(aurum_migration_calls_total{"
         'aurum_migration_name="orders", aurum_migration_role="authoritative"':
