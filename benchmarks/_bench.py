@@ -49,6 +49,8 @@ class Bench:
                      "bench_hybrid_sampled", "bench_sleep",
                      "bench_hang", "bench_hang_fast"):
             store.transition(name, Phase.HYBRID, hybrid, actor="bench", reason="bench")
+        store.transition("bench_hybrid_keyed", Phase.HYBRID, Rollout(percent=10, compare=100),
+                         actor="bench", reason="bench")
         self.registry = aurum_otel.get_registry()
         self.release = threading.Event()  # lets the hung shadows of measure 6 go at the end
         self.hang_outcomes = Outcomes()
@@ -76,6 +78,9 @@ class Bench:
         self.hybrid = define("bench_hybrid", legacy_impl, simplified_impl)
         self.hybrid_capture = define("bench_hybrid_capture", legacy_impl, simplified_impl,
                                      capture=True)
+        # Routed by key (each call's user): the split's distinct keys and the hashed context id.
+        self.hybrid_keyed = define("bench_hybrid_keyed", legacy_impl, simplified_impl,
+                                   key=lambda user=7: user)
         self.hybrid_nocopy = define("bench_hybrid_nocopy", legacy_impl, simplified_impl,
                                     copy_args=False)
         # A common production setting: 1 trace in 10 recorded (parent-based), counts exact.

@@ -23,6 +23,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import set_span_in_context
 
 from aurum_otel import Phase
+from aurum_otel.route import Router
+from aurum_otel.telemetry.aggregate import Aggregator
 from aurum_otel.telemetry.instruments import feature_flag_event
 from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes
 
@@ -194,3 +196,39 @@ def measure_hybrid_call_vs_peers(bench: Bench, sizes: Sizes) -> list[Row]:
         ld.close()
         ld_traced.close()
     return rows
+
+
+def measure_analysis_on_the_call_path(bench: Bench, sizes: Sizes) -> list[Row]:
+    """What issue 16's analysis adds to a hybrid call routed by key: the step's distinct keys
+    (``Aggregator.record_key``), the shadow pair's counts (``record_pair``) and the hashed
+    ``feature_flag.context.id``; the same call with those three made no-ops is the peer."""
+    def after() -> None:
+        bench.join_shadows()
+        bench.telemetry.flush()
+
+    ours = calls(bench.hybrid_keyed, after)
+
+    def without_analysis(n: int) -> None:
+        saved = (Aggregator.record_key, Aggregator.record_pair, Router.context_id)
+        Aggregator.record_key = Aggregator.record_pair = _nothing  # type: ignore[method-assign]
+        Router.context_id = _constant_id  # type: ignore[method-assign]
+        try:
+            ours(n)
+        finally:
+            Aggregator.record_key, Aggregator.record_pair, Router.context_id = saved  # type: ignore[method-assign]
+
+    result = paired(ours, without_analysis, n=sizes.n_hybrid, rounds=sizes.rounds)
+    return [Row(
+        "2i. analysis on the call path: a hybrid call routed by key (distinct keys, pair counts, "
+        "hashed context id) vs the same with those made no-ops",
+        f"{result.a_us:.1f} µs", f"{result.b_us:.1f} µs (no analysis)", result.ratio, "<=", 1.02,
+        notes=spread(result), extra=asdict(result),
+    )]
+
+
+def _nothing(*args: Any) -> None:
+    return None
+
+
+def _constant_id(self: Any, digest: int) -> str:
+    return "0" * 16

@@ -36,7 +36,12 @@ os.environ["AURUM_MIGRATION_BENCH_OFF_MONITORING"] = "0"
 os.environ.setdefault("AURUM_STATE_DIR", tempfile.mkdtemp(prefix="aurum-bench-state-"))
 
 from _bench import Bench  # noqa: E402
-from _call_cost import calls, measure_hybrid_call_vs_peers, measure_legacy_call_vs_naive_otel  # noqa: E402
+from _call_cost import (  # noqa: E402
+    calls,
+    measure_analysis_on_the_call_path,
+    measure_hybrid_call_vs_peers,
+    measure_legacy_call_vs_naive_otel,
+)
 from _common import (  # noqa: E402
     NetworkGuard,
     caller_latencies,
@@ -267,6 +272,7 @@ def measure_rss_over_hybrid_calls(bench: Bench | None, sizes: Sizes) -> list[Row
 MEASURES: dict[str, Callable[..., list[Row]]] = {
     "1": measure_legacy_call_vs_naive_otel,
     "2": measure_hybrid_call_vs_peers,
+    "2i": measure_analysis_on_the_call_path,
     "3": measure_monitoring_off_vs_plain_decorator,
     "4": measure_two_threads_vs_one,
     "5": measure_caller_latency_with_a_shadow,
@@ -281,7 +287,7 @@ MEASURES: dict[str, Callable[..., list[Row]]] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (fewer rounds and calls)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,7b",
+    parser.add_argument("--only", default="1,2,2i,3,4,5,6,7,7b",
                         help="comma-separated measures to run (default: all)")
     parser.add_argument("--json", type=Path, help="also write the rows and machine info here")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
