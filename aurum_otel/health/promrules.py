@@ -4,6 +4,11 @@ The alerts are the same tests as the in-process evaluator (same thresholds, same
 same significance test), written in PromQL over the recording rules by each rule's own
 :meth:`~aurum_otel.health.rules.Rule.alert`, so the backend fires exactly when the controller would
 count an unhealthy verdict.
+
+The built-in rules (``aurum-migrate rules`` without ``--rules``) also carry the paired rule's
+alert, for shadow steps: a step adds ``paired`` to its rules, the rules file cannot say which step
+Prometheus is looking at, and the alert can only fire where shadow pairs are counted, that is in
+steps that shadow. A policy from YAML gets the alerts of exactly its rules.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from typing import Any
 import yaml
 
 from aurum_otel.health import promql
+from aurum_otel.health.paired import PairedRule
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.promql import RecordedNames, window_label
-from aurum_otel.health.rules import AllOf, AnyOf, Rule
+from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, AllOf, AnyOf, Rule, default_rules
 
 NAME = promql.NAME
 IMPL = promql.IMPL
@@ -90,7 +96,7 @@ def alerting_rules(policy: HealthPolicy, names: RecordedNames, for_: str) -> lis
 
 def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "30s") -> str:
     """The Prometheus rules file (YAML text) for ``policy`` (default: the built-in rules)."""
-    policy = policy or HealthPolicy()
+    policy = with_paired(policy or HealthPolicy())
     quantiles = tuple(q for r in _leaves(policy.rules) for q in r.quantiles())
     names = RecordedNames(policy.window, quantiles or (0.95,))
     document = {"groups": [
@@ -99,6 +105,15 @@ def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "30s") -> 
         {"name": "aurum-migration-alerts", "rules": alerting_rules(policy, names, for_)},
     ]}
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=10_000)
+
+
+def with_paired(policy: HealthPolicy) -> HealthPolicy:
+    """``policy``, with the paired rule added when its rules are the built-in ones (see the
+    module); any other policy as it is."""
+    min_samples = getattr(next(_leaves(policy.rules)), "min_samples", DEFAULT_MIN_SAMPLES)
+    if policy.rules != default_rules(min_samples):
+        return policy
+    return HealthPolicy(policy.rules & PairedRule(min_samples=min_samples), policy.window)
 
 
 def _leaves(rule: Rule) -> Iterator[Rule]:

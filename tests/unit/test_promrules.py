@@ -26,12 +26,14 @@ from aurum_otel.health import (
     HealthPolicy,
     LatencyRule,
     MismatchRule,
+    PairedRule,
+    PairStats,
     SideStats,
     Status,
     WindowStats,
     default_rules,
 )
-from aurum_otel.health.promrules import generate_rules
+from aurum_otel.health.promrules import generate_rules, with_paired
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "collector-config"
@@ -43,7 +45,8 @@ needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool is not installed (Debian: apt-get install prometheus)")
 
 ALERTS = {"error_rate": "AurumMigrationErrorRate", "latency": "AurumMigrationLatency",
-          "mismatch_rate": "AurumMigrationMismatch"}
+          "mismatch_rate": "AurumMigrationMismatch", "paired:errors": "AurumMigrationPaired",
+          "paired:latency": "AurumMigrationPaired"}
 
 
 def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -85,8 +88,26 @@ def test_any_change_to_the_health_rules_changes_the_generated_file() -> None:
         HealthPolicy(ErrorRateRule() & LatencyRule(max_ratio=2.0) & MismatchRule()),
         HealthPolicy(ErrorRateRule() & LatencyRule() & MismatchRule(max_rate=0.01)),
         HealthPolicy(window=600),
+        HealthPolicy(default_rules() & PairedRule(max_ratio=2.0)),
+        HealthPolicy(default_rules() & PairedRule(confidence=0.999)),
     ):
         assert generate_rules(policy) != current
+
+
+def test_the_built_in_rules_carry_the_paired_alert_for_shadow_steps() -> None:
+    """A shadow step adds the paired rule to its rules; its alert fires only on shadow pairs.
+    A policy of its own gets exactly its rules' alerts."""
+    def alerts(policy: HealthPolicy) -> list[str]:
+        document = yaml.safe_load(generate_rules(policy))
+        return [rule["alert"] for rule in document["groups"][1]["rules"]]
+
+    assert alerts(HealthPolicy()).count("AurumMigrationPaired") == 1
+    assert alerts(HealthPolicy(window=600)).count("AurumMigrationPaired") == 1
+    assert alerts(HealthPolicy(default_rules() & PairedRule())) == alerts(HealthPolicy())
+    assert "AurumMigrationPaired" not in alerts(HealthPolicy(ErrorRateRule() & LatencyRule()))
+    assert "> 2)" in generate_rules(HealthPolicy(default_rules() & PairedRule(max_ratio=2)))
+    assert ">= 30" in generate_rules(HealthPolicy(default_rules(min_samples=30)))
+    assert with_paired(HealthPolicy(PairedRule())) == HealthPolicy(PairedRule())
 
 
 # ------------------------------------------------------------------------------ promtool
@@ -96,7 +117,7 @@ def test_any_change_to_the_health_rules_changes_the_generated_file() -> None:
 def test_promtool_check_rules_accepts_the_file() -> None:
     result = promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 14 rules found" in result.stdout
+    assert "SUCCESS: 24 rules found" in result.stdout
 
 
 @needs_promtool
@@ -125,7 +146,15 @@ def _failing_groups(output: str) -> set[str]:
       "simplified significantly worse than legacy fires AurumMigrationErrorRate",
       "slow simplified fires AurumMigrationLatency",
       "shadow mismatches fire AurumMigrationMismatch"}),
-], ids=["no-significance", "min-samples-5", "loose-thresholds"])
+    # The paired rule without its significance gate, on 5 pairs, or with loose thresholds.
+    (HealthPolicy(default_rules() & PairedRule(confidence=0.5)),
+     {"paired noise within significance fires nothing"}),
+    (HealthPolicy(default_rules() & PairedRule(min_samples=5)), {"too few samples fire nothing"}),
+    (HealthPolicy(default_rules() & PairedRule(max_increase=0.5, max_ratio=50)),
+     {"simplified failing alone on the same inputs fires AurumMigrationPaired",
+      "slower simplified on the same inputs fires AurumMigrationPaired"}),
+], ids=["no-significance", "min-samples-5", "loose-thresholds", "paired-no-significance",
+        "paired-min-samples-5", "paired-loose-thresholds"])
 def test_promtool_unit_tests_reject_weaker_rules(tmp_path: Path, policy: HealthPolicy,
                                                  must_fail: set[str]) -> None:
     (tmp_path / "aurum-rules.yml").write_text(generate_rules(policy), encoding="utf-8")
@@ -173,6 +202,8 @@ def window_stats(group: dict[str, Any], at: int, window: int = 300) -> dict[str,
     errors: dict[tuple[str, str], float] = defaultdict(float)
     buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(lambda: defaultdict(float))
     comparisons: dict[tuple[str, str], float] = defaultdict(float)
+    pairs: dict[tuple[str, str, str], float] = defaultdict(float)
+    ratios: dict[str, dict[float, float]] = defaultdict(dict)
     names: set[str] = set()
     for item in group["input_series"]:
         metric, labels = parse_series(item["series"])
@@ -189,15 +220,33 @@ def window_stats(group: dict[str, Any], at: int, window: int = 300) -> dict[str,
             buckets[name, impl][float(labels["le"])] += increase
         elif metric == semconv.PROM_COMPARISONS:
             comparisons[name, labels["aurum_migration_comparison"]] += increase
+        elif metric == semconv.PROM_PAIRS:
+            pairs[name, labels[semconv.PROM_LABEL_FAILED], labels[semconv.PROM_LABEL_SLOWER]] += (
+                increase)
+        elif metric == semconv.PROM_PAIR_RATIOS:
+            ratios[name][float(labels["le"])] = increase
 
     def side(name: str, impl: str) -> SideStats:
         cumulative = tuple(sorted(buckets[name, impl].items())) if (name, impl) in buckets else ()
         return SideStats(calls[name, impl], errors[name, impl], cumulative)
 
+    def paired(name: str) -> PairStats | None:
+        mine = {key[1:]: value for key, value in pairs.items() if key[0] == name}
+        if not sum(mine.values()):
+            return None
+
+        def where(index: int, value: str) -> float:
+            return sum(v for k, v in mine.items() if k[index] == value)
+
+        return PairStats(sum(mine.values()), where(0, "legacy"), where(0, "simplified"),
+                         where(1, "simplified"), where(1, "legacy"),
+                         tuple(sorted(ratios[name].items())))
+
     return {name: WindowStats(name, window, legacy=side(name, "legacy"),
                               simplified=side(name, "simplified"),
                               matches=comparisons[name, "match"],
-                              mismatches=comparisons[name, "mismatch"], source="promtool series")
+                              mismatches=comparisons[name, "mismatch"], source="promtool series",
+                              pairs=paired(name))
             for name in names}
 
 
@@ -212,6 +261,8 @@ EXPECTED_PYTHON_RESULTS = {
     "healthy traffic fires nothing": dict.fromkeys(ALERTS, Status.HEALTHY),
     "too few samples fire nothing": dict.fromkeys(ALERTS, Status.INCONCLUSIVE),
     "noisy but within significance fires nothing": {"error_rate": Status.HEALTHY},
+    "paired noise within significance fires nothing": {"paired:errors": Status.HEALTHY,
+                                                       "paired:latency": Status.HEALTHY},
 }
 
 
@@ -223,7 +274,7 @@ def test_python_rules_agree_with_the_alerts_on_the_same_series(group: dict[str, 
         if seconds(case["eval_time"]) == last:
             for alert in case["exp_alerts"]:
                 firing.add((alert["exp_labels"]["aurum_migration_name"], case["alertname"]))
-    policy = HealthPolicy()
+    policy = with_paired(HealthPolicy())  # the policy the checked-in rules are generated from
     for name, stats in window_stats(group, last, int(policy.window)).items():
         status, results = policy.rules.evaluate(stats)
         condemned = {(name, ALERTS[r.rule]) for r in results if r.status is Status.UNHEALTHY}
