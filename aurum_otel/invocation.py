@@ -84,9 +84,9 @@ class Invocation:
             # the feature-flag event (stamped with the start time) are added then, off the
             # caller's path. Routing attributes are always set at the start, for samplers.
             self._tags_pending = decision.shadow is not None and not self.is_async
-            span = instruments.tracer.start_span(
+            span = instruments.start_span(
                 router.span_name,
-                attributes=instruments.span_attributes(
+                instruments.span_attributes(
                     router.name, decision.phase, self.implementation, self.state.source,
                     outcome=not self._tags_pending,
                 ),

@@ -220,11 +220,11 @@ class ShadowRun:
         return self.router.target(Implementation.SIMPLIFIED, self._legacy, instance)
 
     def _open(self) -> Span:
-        return self.instruments.tracer.start_span(
+        return self.instruments.start_span(
             self.router.shadow_span_name,
-            context=trace.set_span_in_context(self._parent) if self._parent is not None else None,
-            attributes=self.instruments.shadow_attributes(
+            self.instruments.shadow_attributes(
                 self.router.name, self.decision.phase, self.implementation),
+            trace.set_span_in_context(self._parent) if self._parent is not None else None,
         )
 
     def _finish(self, span: Span, value: Any, error: BaseException | None,

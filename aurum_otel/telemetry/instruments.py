@@ -25,7 +25,12 @@ from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 from aurum_otel.telemetry import semconv
 from aurum_otel.telemetry.aggregate import Aggregator, ComparisonKey
 from aurum_otel.telemetry.meters import UNLINKED, VERSION, meters_of
-from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes
+from aurum_otel.telemetry.sdk import (
+    add_event_at,
+    attributes_after_start,
+    frozen_attributes,
+    start_span,
+)
 
 __all__ = ["Attributes", "InstrumentSet", "Instruments", "feature_flag_event",
            "monitoring_explicitly_on"]
@@ -59,6 +64,7 @@ class Instruments:
         self.tracer = trace.get_tracer(
             semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
         )
+        self.late_attributes = attributes_after_start(self.tracer)
         self._lock = threading.Lock()
         self._span_attrs: dict[tuple[Any, ...], Attributes] = {}
         self._event_attrs: dict[tuple[str, Phase, str | None, str | None], Any] = {}
@@ -79,7 +85,14 @@ class Instruments:
         clone.tracer = trace.get_tracer(
             semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
         )
+        clone.late_attributes = attributes_after_start(clone.tracer)
         return clone
+
+    def start_span(self, name: str, attributes: Attributes, context: Context | None = None
+                   ) -> Span:
+        """Start a span with aurum-otel's cached attributes (see :func:`sdk.start_span`)."""
+        return start_span(self.tracer, name, attributes, context,  # type: ignore[no-any-return]
+                          after_start=self.late_attributes)
 
     @property
     def transitions(self) -> Any:

@@ -5,12 +5,28 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from opentelemetry.sdk.trace import Event, Span, TracerProvider
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, Span, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
 from opentelemetry.trace import INVALID_SPAN
 
-from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes, start_time_of
+from aurum_otel import migrated, testing
+from aurum_otel.telemetry.sdk import (
+    add_event_at,
+    attributes_after_start,
+    frozen_attributes,
+    start_span,
+    start_time_of,
+)
 
 CHANGED = ("the OpenTelemetry SDK changed {what}: adapt aurum_otel/telemetry/sdk.py (or use the "
            "public API there and measure benchmarks/profile_hot_path.py)")
@@ -59,3 +75,89 @@ def test_other_spans_get_the_public_add_event() -> None:
     add_event_at(span, "e", frozen_attributes({"a": "b"}), 7)
     assert span.events == [("e", {"a": "b"}, 7)]
     assert start_time_of(span) is None and start_time_of(INVALID_SPAN) is None
+
+
+# start_span: attributes attached right after the start, where no sampler reads them
+
+
+ATTRIBUTES = {"aurum.migration.name": "orders", "aurum.migration.phase": "legacy",
+              "aurum.migration.implementation": "legacy", "aurum.migration.outcome": "success"}
+
+
+def _provider(**kwargs: Any) -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(**kwargs)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def test_the_sdk_still_has_what_start_span_uses() -> None:
+    provider, _ = _provider()
+    tracer = provider.get_tracer("t")
+    assert attributes_after_start(tracer), CHANGED.format(what="Tracer.sampler or ParentBased")
+    span = tracer.start_span("s")
+    table = getattr(span, "_attributes", None)
+    assert isinstance(table, BoundedAttributes), CHANGED.format(what="Span._attributes")
+    for name in ("_dict", "maxlen", "max_value_len", "_immutable"):
+        assert hasattr(table, name), CHANGED.format(what=f"BoundedAttributes.{name}")
+    parent_based = ParentBased(ALWAYS_ON)
+    for name in ("_root", "_remote_parent_sampled", "_remote_parent_not_sampled",
+                 "_local_parent_sampled", "_local_parent_not_sampled"):
+        assert hasattr(parent_based, name), CHANGED.format(what=f"ParentBased.{name}")
+
+
+def test_late_attributes_export_exactly_what_the_public_path_does() -> None:
+    provider, exporter = _provider()
+    tracer = provider.get_tracer("t")
+    start_span(tracer, "late", ATTRIBUTES, after_start=True).end()
+    start_span(tracer, "public", ATTRIBUTES).end()
+    late, public = exporter.get_finished_spans()
+    assert dict(late.attributes or {}) == dict(public.attributes or {}) == ATTRIBUTES
+    assert late.dropped_attributes == public.dropped_attributes == 0
+
+
+class _ReadingSampler(Sampler):
+    """A user's sampler that decides on attributes: it must see aurum-otel's."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                      attributes: Any = None, links: Any = None,
+                      trace_state: Any = None) -> SamplingResult:
+        self.seen.append(dict(attributes or {}))
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self) -> str:
+        return "reading"
+
+
+def test_a_sampler_that_reads_attributes_gets_them_through_a_routed_call(tmp_path: Any) -> None:
+    sampler = _ReadingSampler()
+    provider, exporter = _provider(sampler=ParentBased(sampler))
+    assert not attributes_after_start(provider.get_tracer("t"))
+    with testing.CapturedTelemetry():
+        @migrated("orders", tracer_provider=provider)
+        def load() -> int:
+            return 1
+
+        assert load() == 1
+    assert sampler.seen and sampler.seen[-1]["aurum.migration.name"] == "orders"
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None and span.attributes["aurum.migration.name"] == "orders"
+
+
+def test_span_limits_and_sampled_out_spans_take_the_public_path() -> None:
+    provider, exporter = _provider(span_limits=SpanLimits(max_span_attributes=2))
+    start_span(provider.get_tracer("t"), "limited", ATTRIBUTES, after_start=True).end()
+    (span,) = exporter.get_finished_spans()
+    assert len(span.attributes or {}) == 2 and span.dropped_attributes == 2  # as the SDK does
+    provider, exporter = _provider(span_limits=SpanLimits(max_attribute_length=3))
+    start_span(provider.get_tracer("t"), "short", ATTRIBUTES, after_start=True).end()
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes or {})["aurum.migration.name"] == "ord"  # truncated by the SDK
+    provider, exporter = _provider(sampler=ALWAYS_OFF)
+    off = start_span(provider.get_tracer("t"), "off", ATTRIBUTES, after_start=True)
+    assert not off.is_recording()
+    off.end()
+    assert exporter.get_finished_spans() == ()
