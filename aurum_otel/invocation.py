@@ -25,7 +25,7 @@ from aurum_otel.phase import Implementation, Outcome, PhaseState, Role, SkipReas
 from aurum_otel.router import Decision
 from aurum_otel.shadow import Offer, ShadowRun
 from aurum_otel.shadow.snapshot import immutable, take
-from aurum_otel.telemetry.sdk import start_time_of
+from aurum_otel.telemetry.sdk import set_known_attribute, start_time_of
 
 if TYPE_CHECKING:
     from aurum_otel.route import Router
@@ -204,7 +204,7 @@ class Invocation:
             return
         if (outcome is not Outcome.SUCCESS or self._tags_pending) and span.is_recording():
             self._add_pending_event(span)
-            span.set_attribute(semconv.ATTR_OUTCOME, outcome.value)
+            set_known_attribute(span, semconv.ATTR_OUTCOME, outcome.value)
             if error is not None:
                 span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))

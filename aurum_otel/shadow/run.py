@@ -28,6 +28,7 @@ from aurum_otel.router import Decision
 from aurum_otel.shadow import capture
 from aurum_otel.shadow.executor import worker_loop
 from aurum_otel.shadow.snapshot import Endless, materialized, size_of, thaw
+from aurum_otel.telemetry.sdk import set_known_attribute
 
 if TYPE_CHECKING:
     from aurum_otel.route import Router
@@ -252,7 +253,8 @@ class ShadowRun:
                                 self._authoritative_error, value, error, result, differences)
             self._conclude(result, reason, differences, shadow_error=error)
         if span.is_recording():
-            span.set_attribute(semconv.ATTR_COMPARISON, (self.result or Comparison.TIMEOUT).value)
+            set_known_attribute(span, semconv.ATTR_COMPARISON,
+                                (self.result or Comparison.TIMEOUT).value)
             if self.reason is not None:
                 span.set_attribute(semconv.ATTR_COMPARISON_REASON, self.reason.value)
             if differences:

@@ -37,8 +37,8 @@ try:
 except ImportError:  # the API alone: plain add_event
     _SdkEvent = None  # type: ignore[assignment, misc]
 
-__all__ = ["add_event_at", "attributes_after_start", "frozen_attributes", "start_span",
-           "start_time_of"]
+__all__ = ["add_event_at", "attributes_after_start", "frozen_attributes", "set_known_attribute",
+           "start_span", "start_time_of"]
 _PARENT_BASED_DELEGATES = ("_root", "_remote_parent_sampled", "_remote_parent_not_sampled",
                            "_local_parent_sampled", "_local_parent_not_sampled")
 
@@ -117,6 +117,19 @@ def start_span(tracer: Any, name: str, attributes: Mapping[str, str], context: A
     else:
         span.set_attributes(attributes)
     return span
+
+
+def set_known_attribute(span: Any, key: str, value: str) -> None:
+    """``span.set_attribute(key, value)`` for one of aurum-otel's own enumerated values (short,
+    valid) on a span it started and has not ended: straight into the SDK span's table (about
+    1 µs less), within its limits; the public call otherwise."""
+    table = getattr(span, "_attributes", None)
+    if (table is not None and table.__class__ is _BoundedAttributes and not table._immutable
+            and (table.maxlen is None or len(table) < table.maxlen or key in table._dict)
+            and (table.max_value_len is None or table.max_value_len >= len(value))):
+        table._dict[key] = value
+    else:
+        span.set_attribute(key, value)
 
 
 _LONGEST = MAX_LENGTH  # the longest value start_span is given: a migration name

@@ -24,6 +24,7 @@ from aurum_otel.telemetry.sdk import (
     add_event_at,
     attributes_after_start,
     frozen_attributes,
+    set_known_attribute,
     start_span,
     start_time_of,
 )
@@ -161,3 +162,20 @@ def test_span_limits_and_sampled_out_spans_take_the_public_path() -> None:
     assert not off.is_recording()
     off.end()
     assert exporter.get_finished_spans() == ()
+
+
+def test_a_known_attribute_goes_in_as_set_attribute_would() -> None:
+    provider, exporter = _provider()
+    span = start_span(provider.get_tracer("t"), "s", ATTRIBUTES, after_start=True)
+    set_known_attribute(span, "aurum.migration.outcome", "error")  # replaces, keeps the order
+    set_known_attribute(span, "aurum.migration.comparison", "match")
+    span.end()
+    (done,) = exporter.get_finished_spans()
+    assert dict(done.attributes or {}) == {**ATTRIBUTES, "aurum.migration.outcome": "error",
+                                           "aurum.migration.comparison": "match"}
+    provider, exporter = _provider(span_limits=SpanLimits(max_span_attributes=4))
+    span = start_span(provider.get_tracer("t"), "full", ATTRIBUTES, after_start=True)
+    set_known_attribute(span, "aurum.migration.comparison", "match")  # full: the SDK's rule
+    span.end()
+    (done,) = exporter.get_finished_spans()
+    assert len(done.attributes or {}) == 4 and done.dropped_attributes == 1
