@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aurum_otel.errors import ConfigurationError
@@ -123,8 +123,8 @@ class GlobalFlags(BaseSettings):
     )
     # Keys the hashed feature_flag.context.id; set it alike in every process to correlate a
     # routing key across them. Unset: a random key per process. Never exported.
-    context_id_secret: str | None = Field(
-        default=None, validation_alias="AURUM_CONTEXT_ID_SECRET", repr=False)
+    context_id_secret: SecretStr | None = Field(
+        default=None, validation_alias="AURUM_CONTEXT_ID_SECRET", repr=False, exclude=True)
 
     @classmethod
     def from_env(cls, *, strict: bool = True) -> GlobalFlags:

@@ -68,7 +68,8 @@ class Registry:
         self.clock = clock
         self.rand = rand
         # Keys the hashed feature_flag.context.id of routed calls (AURUM_CONTEXT_ID_SECRET).
-        self.context_secret = secret_of(self.global_flags.context_id_secret)
+        secret = self.global_flags.context_id_secret
+        self.context_secret = secret_of(None if secret is None else secret.get_secret_value())
         self.refresh_interval = (
             refresh_interval if refresh_interval is not None else self.global_flags.refresh_interval
         )

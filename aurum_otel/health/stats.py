@@ -155,6 +155,9 @@ class WindowStats:
             figures["split percent"] = self.split.percent
             figures["authoritative legacy calls"] = self.split.legacy
             figures["authoritative simplified calls"] = self.split.simplified
+            if self.split.legacy_keys is not None or self.split.simplified_keys is not None:
+                figures["legacy routing keys"] = self.split.legacy_keys
+                figures["simplified routing keys"] = self.split.simplified_keys
         for implementation, side in (("legacy", self.legacy), ("simplified", self.simplified)):
             for bound, count in side.buckets:
                 figures[f"{implementation} histogram count at le={bound:g}"] = count

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import aurum_otel
 from aurum_otel import FileStore, Phase, Rollout, migrated, routing_key, testing
+from aurum_otel.flags import GlobalFlags
 
 NAME = "orders"
 CONTEXT = "feature_flag.context.id"
@@ -134,3 +135,11 @@ def test_a_key_that_cannot_be_spelt_routes_per_call_and_never_fails_the_call(
             events = _events(telemetry)
     assert len(events) == 20 and all(CONTEXT not in e for e in events)
     assert caplog.text.count("cannot be formatted as text; routing per call") == 1
+
+
+def test_the_secret_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AURUM_CONTEXT_ID_SECRET", "hunter2-fleet")
+    flags = GlobalFlags.from_env()
+    assert flags.context_id_secret is not None
+    shown = [repr(flags), str(flags), str(flags.model_dump()), flags.model_dump_json()]
+    assert not any("hunter2" in text for text in shown)

@@ -254,3 +254,14 @@ def test_the_generated_alert_judges_a_keyed_split_by_keys(tmp_path: Path) -> Non
     assert {n for n, s in statuses.items() if s is Status.UNHEALTHY} == KEYED_FIRING
     assert statuses["keyed_one"] is Status.INCONCLUSIVE
     assert statuses["keyed_heavy"] is Status.HEALTHY
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0, None])
+def test_a_key_count_that_is_not_a_count_is_inconclusive(bad: float | None) -> None:
+    split = SplitStats(10, 360, 40, 300, "hybrid 10%/0%", legacy_keys=90,
+                       simplified_keys=bad)
+    stats = WindowStats(NAME, 300, SideStats(360), SideStats(40), split=split)
+    problem = stats.problem()
+    assert problem is not None and problem.startswith("simplified routing keys")
+    verdict = HealthPolicy().evaluate(NAME, _Fixed(stats))
+    assert verdict.status is Status.INCONCLUSIVE
