@@ -173,6 +173,10 @@ def test_migration_trace_reaches_jaeger(pipeline: Pipeline, start_app: StartApp,
             assert tags["error.type"].endswith("InjectedFault"), tags
             assert tags.get("otel.status_code") == "ERROR" or tags.get("error") is True, tags
         flag_events = [e for e in events(root) if e.get("event") == "feature_flag.evaluation"]
+        # the calls are routed by key: the event carries its keyed hash, 16 hex digits
+        context_ids = [e.pop("feature_flag.context.id", None) for e in flag_events]
+        assert all(isinstance(i, str) and re.fullmatch(r"[0-9a-f]{16}", i)
+                   for i in context_ids), context_ids
         assert flag_events == [{
             "event": "feature_flag.evaluation",
             "feature_flag.key": f"aurum.migration.{migration}.phase",
