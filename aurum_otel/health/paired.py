@@ -126,9 +126,11 @@ class PairedRule(Rule):
         increase = (c - b) / pairs.pairs
         z = sign_z(c, b)
         worse = z > self.critical and increase > self.max_increase
+        test = (f"McNemar z = {z:.3g}, significant above {self.critical:.3g}" if b + c
+                else "no pair where only one side failed")
         message = (f"only simplified failed in {c:g} and only legacy in {b:g} of "
-                   f"{pairs.pairs:g} pairs: {increase:+.1%} (McNemar z = {z:.3g}, significant "
-                   f"above {self.critical:.3g}; at most +{self.max_increase:.0%})")
+                   f"{pairs.pairs:g} pairs: {increase:+.1%} ({test}; at most "
+                   f"+{self.max_increase:.0%})")
         return RuleResult(name, Status.UNHEALTHY if worse else Status.HEALTHY, message,
                           increase, self.max_increase, window, samples, query)
 

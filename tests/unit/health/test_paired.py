@@ -110,6 +110,10 @@ def test_the_error_test_needs_significance_and_the_increase() -> None:
     assert worse.status is Status.UNHEALTHY and worse.value == pytest.approx(0.1)
     assert worse.message == ("only simplified failed in 30 and only legacy in 0 of 300 pairs: "
                              "+10.0% (McNemar z = 5.29, significant above 2.33; at most +1%)")
+    none = rule.errors(PairStats(300, 0, 0), 300, "x")
+    assert none.status is Status.HEALTHY and none.message == (
+        "only simplified failed in 0 and only legacy in 0 of 300 pairs: +0.0% (no pair where "
+        "only one side failed; at most +1%)")
 
 
 class _Fixed:
