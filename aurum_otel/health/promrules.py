@@ -110,8 +110,10 @@ def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "30s") -> 
 def with_paired(policy: HealthPolicy) -> HealthPolicy:
     """``policy``, with the paired rule added when its rules are the built-in ones (see the
     module); any other policy as it is."""
-    min_samples = getattr(next(_leaves(policy.rules)), "min_samples", DEFAULT_MIN_SAMPLES)
-    if policy.rules != default_rules(min_samples):
+    leaves = list(_leaves(policy.rules))
+    min_samples = getattr(leaves[0], "min_samples", DEFAULT_MIN_SAMPLES)
+    if any(isinstance(leaf, PairedRule) for leaf in leaves) or (
+            policy.rules != default_rules(min_samples)):
         return policy
     return HealthPolicy(policy.rules & PairedRule(min_samples=min_samples), policy.window)
 
