@@ -145,7 +145,7 @@ class WindowStats:
     def problem(self) -> str | None:
         """Why these figures cannot be judged (a count not finite, negative, or errors above
         calls), ``None`` when they can: such data is inconclusive and never moves a migration."""
-        figures = {
+        figures: dict[str, object] = {
             "legacy calls": self.legacy.calls, "legacy errors": self.legacy.errors,
             "simplified calls": self.simplified.calls,
             "simplified errors": self.simplified.errors,
