@@ -31,7 +31,9 @@ from aurum_otel.control.transitions import (
 )
 from aurum_otel.control.webhooks import Confirmer, Notifier
 from aurum_otel.errors import AurumOtelError, ConfigurationError, TransitionConflictError
+from aurum_otel.health.paired import PairedRule
 from aurum_otel.health.policy import HealthPolicy
+from aurum_otel.health.rules import AllOf, AnyOf, Rule
 from aurum_otel.health.stats import HealthSource
 from aurum_otel.health.verdict import Status, Verdict
 from aurum_otel.hooks import call_hook
@@ -115,6 +117,7 @@ class Controller:
         self._verdict: Verdict | None = None
         self._control = control
         self._rules: Any = None
+        self._shadow_step = False
         self.gates = Gates(self, confirmer, notifier)
 
     @property
@@ -193,10 +196,17 @@ class Controller:
         return change
 
     def evaluate(self) -> Verdict:
-        """Judge the migration with the current step's rules (the policy's unless it sets some)."""
+        """Judge the migration with the current step's rules (the policy's unless it sets some).
+
+        A shadow step (hybrid, 0 % served by simplified, comparing) without rules of its own is
+        judged by the policy's rules and the paired rule too (unless the policy has one): there
+        every call runs both sides on the same input, the paired statistics' best case.
+        """
         policy = self.policy
         if self._rules is not None:
             policy = HealthPolicy(self._rules, policy.window)
+        elif self._shadow_step:
+            policy = with_paired(policy)
         return policy.evaluate(self.name, self.source)
 
     def step_bake(self, position: int) -> float:
@@ -246,6 +256,8 @@ class Controller:
             self._resume(record)
         position = plan_position(self.plan, record.phase, record.rollout)
         self._rules = self.plan[position].rules if position >= 0 else None
+        self._shadow_step = (record.phase is Phase.HYBRID and record.rollout.percent == 0
+                             and record.rollout.compare > 0)
         try:
             verdict = self._verdict = self.evaluate()
         except Exception as exc:  # a failed evaluation is never a verdict
@@ -352,3 +364,16 @@ class Controller:
                 return tick
 
 
+def with_paired(policy: HealthPolicy) -> HealthPolicy:
+    """``policy`` and the paired rule (with the policy's minimum samples), unless it has one."""
+    found = list(_leaves(policy.rules))
+    if any(isinstance(leaf, PairedRule) for leaf in found):
+        return policy
+    paired = PairedRule(min_samples=getattr(found[0], "min_samples", PairedRule.min_samples))
+    return HealthPolicy(policy.rules & paired, policy.window)
+
+
+def _leaves(rule: Rule) -> list[Rule]:
+    if isinstance(rule, AllOf | AnyOf):
+        return [leaf for inner in rule.rules for leaf in _leaves(inner)]
+    return [rule]

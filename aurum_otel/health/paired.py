@@ -5,8 +5,12 @@ populations.
 Errors: McNemar's test on the discordant pairs (exactly one side failed): with ``b`` pairs where
 only legacy failed and ``c`` where only simplified did, simplified is worse when ``c`` is
 significantly more than half of ``b + c`` and ``(c - b) / pairs`` exceeds ``max_increase``.
-Latency: a sign test on the untied pairs (simplified slower in significantly more than half) and
-the median per-pair duration ratio above ``max_ratio``.
+Latency: a sign test on the untied pairs (simplified slower in significantly more than half),
+the median per-pair duration ratio above ``max_ratio``, and a slowdown that matters: the median
+ratio's extra time on legacy's median latency, ``(ratio - 1) * legacy p50``, above
+``min_increase`` (5 ms, as the latency rule's), so a 0.3 ms call that takes 1.2 ms in its shadow
+(the shadow runs on a worker thread, and very short calls differ by their overhead) is no reason
+to roll back.
 
 Both tests are one-sided, on the normal approximation with continuity correction,
 ``z = (c - b - 1) / sqrt(b + c)`` against the normal quantile at ``confidence``: PromQL cannot
@@ -31,6 +35,7 @@ from aurum_otel.health.promql import RecordedNames
 from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, Rule
 from aurum_otel.health.stats import PairStats, WindowStats, histogram_quantile
 from aurum_otel.health.verdict import RuleResult, Status
+from aurum_otel.phase import Implementation
 
 
 def sign_z(more: float, fewer: float) -> float:
@@ -49,6 +54,7 @@ class PairedRule(Rule):
     max_ratio: float = 1.5
     confidence: float = 0.99
     min_samples: int = DEFAULT_MIN_SAMPLES  # pairs (discordant pairs for the error test)
+    min_increase: float = 0.005  # seconds: the least extra time on legacy's median that counts
     name = "paired"
     alert_name = "AurumMigrationPaired"
 
@@ -63,6 +69,9 @@ class PairedRule(Rule):
         """The normal quantile at ``confidence`` above which a one-sided ``z`` is significant,
         as the alert spells it (10 significant digits), so every evaluator compares alike."""
         return float(f"{NormalDist().inv_cdf(self.confidence):.10g}")
+
+    def quantiles(self) -> tuple[float, ...]:
+        return (0.5,)  # legacy's median latency, for the slowdown that matters
 
     def recordings(self, names: RecordedNames) -> list[dict[str, str]]:
         w, name, by_side = names.range, promql.NAME, names.pairs_by_side
@@ -91,8 +100,13 @@ class PairedRule(Rule):
         errors = (f"((({c} - {b} - 1) / sqrt({c} + {b}) > {z})"
                   f" and (({c} - {b}) / {n} > {self.max_increase:.10g})"
                   f" and {n} >= {self.min_samples})")
+        matters = ""
+        if self.min_increase > 0:  # the extra time on legacy's median latency
+            legacy_p50 = promql.side(names.latency(0.5), "legacy")
+            matters = (f" and (({m} - 1) * on({promql.NAME}) {legacy_p50}"
+                       f" > {self.min_increase:.10g})")
         latency = (f"((({s} - {f} - 1) / sqrt({s} + {f}) > {z})"
-                   f" and ({m} > {self.max_ratio:.10g})"
+                   f" and ({m} > {self.max_ratio:.10g}){matters}"
                    f" and ({s} + {f}) >= {self.min_samples})")
         return (self.alert_name, f"{errors} or {latency}",
                 f"simplified worse than legacy on the same inputs (shadow pairs: McNemar or "
@@ -113,7 +127,8 @@ class PairedRule(Rule):
         return [self.errors(pairs, stats.window, stats.queries.get("paired:errors",
                                                                    stats.source)),
                 self.latency(pairs, stats.window, stats.queries.get("paired:latency",
-                                                                    stats.source))]
+                                                                    stats.source),
+                             stats.quantile(Implementation.LEGACY, 0.5))]
 
     def errors(self, pairs: PairStats, window: float, query: str) -> RuleResult:
         b, c = pairs.legacy_only_failed, pairs.simplified_only_failed
@@ -134,7 +149,10 @@ class PairedRule(Rule):
         return RuleResult(name, Status.UNHEALTHY if worse else Status.HEALTHY, message,
                           increase, self.max_increase, window, samples, query)
 
-    def latency(self, pairs: PairStats, window: float, query: str) -> RuleResult:
+    def latency(self, pairs: PairStats, window: float, query: str,
+                legacy_p50: float | None = None) -> RuleResult:
+        """The sign test and the median ratio; ``legacy_p50`` (seconds) tells whether the
+        slowdown matters (``None``: unknown, so only a ``min_increase`` of 0 can condemn)."""
         untied = pairs.slower + pairs.faster
         samples = {"pairs": pairs.pairs, "slower": pairs.slower, "faster": pairs.faster}
         name = f"{self.name}:latency"
@@ -144,9 +162,17 @@ class PairedRule(Rule):
                               f"{untied:g} untied shadow pairs, {self.min_samples} needed",
                               median, self.max_ratio, window, samples, query)
         z = sign_z(pairs.slower, pairs.faster)
-        worse = z > self.critical and median > self.max_ratio
+        extra = None if legacy_p50 is None else (median - 1) * legacy_p50
+        matters = self.min_increase <= 0 or (extra is not None and extra > self.min_increase)
+        worse = z > self.critical and median > self.max_ratio and matters
         message = (f"simplified slower in {pairs.slower / untied:.0%} of {untied:g} pairs "
                    f"(sign test z = {z:.3g}, significant above {self.critical:.3g}), median "
                    f"ratio {median:.2g}x (at most {self.max_ratio:g}x)")
+        if not matters and z > self.critical and median > self.max_ratio:
+            about = ("legacy's median latency is unknown"
+                     if extra is None or legacy_p50 is None else
+                     f"about {extra * 1000:+.2g} ms on legacy's median {legacy_p50 * 1000:.2g} ms")
+            message += (f", but {about}: under the {self.min_increase * 1000:g} ms that "
+                         "counts (min_increase)")
         return RuleResult(name, Status.UNHEALTHY if worse else Status.HEALTHY, message,
                           median, self.max_ratio, window, samples, query)

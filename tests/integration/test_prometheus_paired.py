@@ -39,14 +39,14 @@ APP = textwrap.dedent("""
 
     @migrated(name)
     def work(i: int) -> int:
-        time.sleep(0.002)
+        time.sleep(0.006)
         if i % 50 == 0:
             raise ValueError("both sides fail on these")
         return i
 
     @work.simplified
     def _work(i: int) -> int:
-        time.sleep(0.006 if worse else 0.002)
+        time.sleep(0.018 if worse else 0.006)  # 3x: +12 ms, a slowdown that matters
         if i % 50 == 0 or (worse and i % 10 == 3):
             raise ValueError("simplified fails on a tenth more")
         return i
@@ -58,7 +58,7 @@ APP = textwrap.dedent("""
             work(i)
         except ValueError:
             pass
-        time.sleep(0.006)  # the shadow worker keeps up: no pair is dropped
+        time.sleep(0.012)  # the shadow workers keep up: no pair is dropped
     get_registry().shadows.join(30)
     stats = reader.stats(name, 300)
     verdict = HealthPolicy(PairedRule()).evaluate(name, reader)

@@ -26,6 +26,7 @@ from aurum_otel.health import (
     HealthPolicy,
     PairedRule,
     PairStats,
+    SideStats,
     Status,
     WindowStats,
 )
@@ -72,6 +73,8 @@ CASES: dict[str, Case] = {
     "few": ({("simplified", "simplified"): 0.5}, _ratios(le_4=0.5)),
 }
 FIRING = {"errors", "slow"}
+# The statistics alone: no minimum extra time (see test_a_slowdown_that_does_not_matter_...)
+RULE = PairedRule(min_increase=0)
 # "born": the series appear at 7m30s, their first sample already holding 200 pairs of which 40
 # only simplified failed: counted (a series' first sample is not lost)
 BORN: Case = ({("none", "simplified"): 80, ("none", "legacy"): 80,
@@ -114,7 +117,7 @@ def _window(case: Case, samples: float = 20) -> PairStats:
 def _python(name: str) -> Status:
     case, samples = (BORN, 10) if name == "born" else (CASES[name], 20)
     stats = WindowStats(name, 300, pairs=_window(case, samples))
-    return HealthPolicy(PairedRule()).evaluate(name, _Fixed(stats)).status
+    return HealthPolicy(RULE).evaluate(name, _Fixed(stats)).status
 
 
 @needs_promtool
@@ -152,7 +155,7 @@ def test_the_alert_and_the_source_queries_agree_with_the_python_rule(tmp_path: P
                       "eval_time": "10m", "exp_samples": [
                           {"labels": f'{{aurum_migration_name="{name}"}}',
                            "value": round(_median(stats), 4)}]})
-    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(PairedRule())))
+    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(RULE)))
     (tmp_path / "test.yml").write_text(yaml.safe_dump({
         "rule_files": ["rules.yml"], "evaluation_interval": "15s",
         "tests": [{"interval": "15s", "input_series": _series(),
@@ -269,3 +272,58 @@ class _Fixed:
 
     def stats(self, migration: str, window: float) -> WindowStats:
         return self._stats
+
+
+# legacy's latency histogram per sample (cumulative at 0.0005, 0.01, 0.025, +Inf)
+LEGACY_LATENCY = {"slow_big": (0, 0, 10, 10),  # median ~17.5 ms: +24 ms at 2.375x
+                  "slow_tiny": (10, 10, 10, 10)}  # median 0.25 ms: +0.3 ms at 2.375x
+
+
+@needs_promtool
+def test_a_slowdown_that_does_not_matter_is_no_alarm_in_either_evaluator(tmp_path: Path) -> None:
+    """The slow case's pairs (9 in 10 slower, median ratio 2.375) on a 17.5 ms call fire; on a
+    0.25 ms call (+0.3 ms: a shadow thread's overhead) neither evaluator condemns."""
+    base = ('traces_span_metrics_duration_seconds_bucket{{span_name="migrate {name}",'
+            'aurum_migration_name="{name}",aurum_migration_implementation="legacy",'
+            'aurum_migration_outcome="success",aurum_migration_role="authoritative",le="{le}"}}')
+    series = []
+    for name, latency in LEGACY_LATENCY.items():
+        counts, ratios = CASES["slow"]
+        for (failed, slower), count in counts.items():
+            series.append({"series": f'aurum_migration_pairs_total{{aurum_migration_name="{name}"'
+                                     f',aurum_migration_failed="{failed}",aurum_migration_slower='
+                                     f'"{slower}"}}', "values": _values(count, False)})
+        for le, count in ratios.items():
+            series.append({"series": f'aurum_migration_pair_ratios_total{{aurum_migration_name='
+                                     f'"{name}",le="{le}"}}', "values": _values(count, False)})
+        for le, count in zip(("0.0005", "0.01", "0.025", "+Inf"), latency, strict=True):
+            series.append({"series": base.format(name=name, le=le),
+                           "values": _values(count, False)})
+    alerts = [{"exp_labels": {"severity": "critical", "aurum_rollback": "true",
+                              "aurum_migration_name": "slow_big"},
+               "exp_annotations": {
+                   "summary": "migration slow_big: simplified worse than legacy on the same "
+                              "inputs (shadow pairs: McNemar or sign test at 0.99)",
+                   "description": "aurum-otel health rule over 5m; the controller rolls back "
+                                  "after consecutive unhealthy verdicts."}}]
+    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(PairedRule())))
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
+        "tests": [{"interval": "15s", "input_series": series,
+                   "alert_rule_test": [{"eval_time": "10m", "alertname": "AurumMigrationPaired",
+                                        "exp_alerts": alerts}]}]}, width=10_000))
+    assert PROMTOOL is not None
+    done = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    statuses, messages = {}, {}
+    for name, latency in LEGACY_LATENCY.items():
+        buckets = tuple((bound, count * 20.0) for bound, count in zip(
+            (0.0005, 0.01, 0.025, float("inf")), latency, strict=True))
+        stats = WindowStats(name, 300, legacy=SideStats(200, 0, buckets),
+                            pairs=_window(CASES["slow"]))
+        _, latency_result = PairedRule().check(stats)
+        statuses[name], messages[name] = latency_result.status, latency_result.message
+    assert statuses == {"slow_big": Status.UNHEALTHY, "slow_tiny": Status.HEALTHY}
+    assert "about +0.34 ms on legacy's median 0.25 ms: under the 5 ms that counts" in (
+        messages["slow_tiny"])
