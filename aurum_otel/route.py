@@ -162,6 +162,7 @@ class Router:
         self.mismatch_log = registry.mismatch_log
         self.rand = registry.rand
         self.context_secret = registry.context_secret
+        self._context_ids: dict[int, str] = {}
         self._touched: Phase | None = None
         self._hint: Resolved | None = None
         self._generation = generation()
@@ -266,8 +267,15 @@ class Router:
             return None
 
     def context_id(self, digest: int) -> str:
-        """The hashed ``feature_flag.context.id`` of the routing key with ``digest``."""
-        return context_id(digest, self.context_secret)
+        """The hashed ``feature_flag.context.id`` of the routing key with ``digest`` (the last
+        :data:`CONTEXT_IDS_KEPT` keys' are kept: a sticky key's calls hash it once)."""
+        ids = self._context_ids
+        found = ids.get(digest)
+        if found is None:
+            if len(ids) >= CONTEXT_IDS_KEPT:
+                ids.clear()
+            found = ids[digest] = context_id(digest, self.context_secret)
+        return found
 
     def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
         extract = self.options.key
@@ -282,6 +290,7 @@ class Router:
 
 
 NO_SIMPLIFIED = PhaseState(source="no-simplified")
+CONTEXT_IDS_KEPT = 4096
 
 
 def context_id_of(name: str, key: object) -> str:

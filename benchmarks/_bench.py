@@ -6,6 +6,7 @@ flags when first used).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -78,9 +79,11 @@ class Bench:
         self.hybrid = define("bench_hybrid", legacy_impl, simplified_impl)
         self.hybrid_capture = define("bench_hybrid_capture", legacy_impl, simplified_impl,
                                      capture=True)
-        # Routed by key (each call's user): the split's distinct keys and the hashed context id.
+        # Routed by key, 1,000 users in turn (sticky traffic): the split's distinct keys and the
+        # hashed context id.
+        users = itertools.count()
         self.hybrid_keyed = define("bench_hybrid_keyed", legacy_impl, simplified_impl,
-                                   key=lambda user=7: user)
+                                   key=lambda user=7: next(users) % 1000)
         self.hybrid_nocopy = define("bench_hybrid_nocopy", legacy_impl, simplified_impl,
                                     copy_args=False)
         # A common production setting: 1 trace in 10 recorded (parent-based), counts exact.

@@ -266,12 +266,13 @@ class ShadowRun:
 
     def _record_pair(self, error: BaseException | None, elapsed: float) -> None:
         """One pair for the paired statistics: who failed and who took longer, per side."""
-        mine = (self._authoritative_error is not None, self.authoritative_elapsed)
-        theirs = (error is not None, elapsed)
-        legacy, simplified = ((mine, theirs) if self.implementation is Implementation.SIMPLIFIED
-                              else (theirs, mine))
-        self.instruments.aggregator.record_pair(self.router.name, legacy[0], simplified[0],
-                                                legacy[1], simplified[1])
+        record = self.instruments.aggregator.record_pair
+        if self.implementation is Implementation.SIMPLIFIED:  # the shadow is simplified
+            record(self.router.name, self._authoritative_error is not None, error is not None,
+                   self.authoritative_elapsed, elapsed)
+        else:
+            record(self.router.name, error is not None, self._authoritative_error is not None,
+                   elapsed, self.authoritative_elapsed)
 
     def _compare(self, value: Any, error: BaseException | None
                  ) -> tuple[Comparison, SkipReason | None, tuple[str, ...]]:

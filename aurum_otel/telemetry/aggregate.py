@@ -20,6 +20,7 @@ ComparisonKey = tuple[str, Phase, Comparison]
 # (name, legacy failed, simplified failed, simplified slower: 1 / faster: -1 / tie: 0, ratio bucket)
 PairKey = tuple[str, bool, bool, int, int]
 RATIO_BOUNDS: tuple[float, ...] = (0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
+_RATIO_ONE = RATIO_BOUNDS.index(1.0)  # the bucket of a tie
 BOUNDS: tuple[float, ...] = semconv.DURATION_BUCKETS
 _SERIES = (
     (Role.AUTHORITATIVE, Outcome.SUCCESS),
@@ -168,11 +169,16 @@ class Aggregator:
                     legacy_seconds: float, simplified_seconds: float) -> None:
         """Count one shadowed call whose two sides both finished (on the shadow worker): who
         failed, and how their durations compare, for the paired statistics."""
-        ratio = simplified_seconds / legacy_seconds if legacy_seconds > 0 else float("inf")
-        order = 1 if simplified_seconds > legacy_seconds else (
-            -1 if simplified_seconds < legacy_seconds else 0)
-        key = (name, legacy_failed, simplified_failed, order,
-               bisect.bisect_left(RATIO_BOUNDS, ratio))
+        if simplified_seconds > legacy_seconds:
+            order = 1
+            bucket = (bisect.bisect_left(RATIO_BOUNDS, simplified_seconds / legacy_seconds)
+                      if legacy_seconds > 0 else len(RATIO_BOUNDS))
+        elif simplified_seconds < legacy_seconds:
+            order = -1
+            bucket = bisect.bisect_left(RATIO_BOUNDS, simplified_seconds / legacy_seconds)
+        else:
+            order, bucket = 0, _RATIO_ONE
+        key = (name, legacy_failed, simplified_failed, order, bucket)
         pairs = self._table().pairs
         pairs[key] = pairs.get(key, 0) + 1
 

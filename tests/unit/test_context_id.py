@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 import aurum_otel
 from aurum_otel import FileStore, Phase, Rollout, migrated, routing_key, testing
 from aurum_otel.flags import GlobalFlags
+from aurum_otel.route import CONTEXT_IDS_KEPT, Options, Router
+from aurum_otel.router import context_id, key_digest
 
 NAME = "orders"
 CONTEXT = "feature_flag.context.id"
@@ -143,3 +145,13 @@ def test_the_secret_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     assert flags.context_id_secret is not None
     shown = [repr(flags), str(flags), str(flags.model_dump()), flags.model_dump_json()]
     assert not any("hunter2" in text for text in shown)
+
+
+def test_the_ids_kept_for_sticky_keys_are_bounded_and_right() -> None:
+    router = Router("orders", Options(), is_async=False)
+    router.bind()
+    digests = [key_digest("orders", f"user-{i}") for i in range(CONTEXT_IDS_KEPT + 10)]
+    ids = [router.context_id(d) for d in digests]
+    assert ids == [context_id(d, router.context_secret) for d in digests]
+    assert len(router._context_ids) <= CONTEXT_IDS_KEPT
+    assert router.context_id(digests[-1]) == ids[-1]

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import bisect
+import math
 import threading
 import tracemalloc
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aurum_otel.phase import Implementation, Outcome, Phase, Role
-from aurum_otel.telemetry.aggregate import Aggregator
+from aurum_otel.telemetry.aggregate import RATIO_BOUNDS, Aggregator
 
 KEY = ("orders", Phase.HYBRID, Implementation.SIMPLIFIED, Role.AUTHORITATIVE, Outcome.SUCCESS)
 
@@ -99,3 +104,20 @@ def test_the_first_call_of_a_migration_creates_every_phases_series_at_zero() -> 
                    for p in m.data.data_points]
     assert {p.attributes["aurum.migration.comparison"] for p in comparisons} >= {"match",
                                                                                 "mismatch"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(legacy=st.floats(min_value=0, max_value=10, allow_nan=False),
+       simplified=st.floats(min_value=0, max_value=10, allow_nan=False),
+       failed=st.tuples(st.booleans(), st.booleans()))
+def test_a_pair_lands_in_the_bucket_of_its_ratio(legacy: float, simplified: float,
+                                                 failed: tuple[bool, bool]) -> None:
+    aggregator = Aggregator()
+    aggregator.record_pair("m", failed[0], failed[1], legacy, simplified)
+    ((name, legacy_failed, simplified_failed, order, index), count), = (
+        aggregator.pairs().items())
+    assert (name, legacy_failed, simplified_failed, count) == ("m", *failed, 1)
+    assert order == (simplified > legacy) - (simplified < legacy)
+    # a tie is a ratio of 1, even at 0 s
+    ratio = 1.0 if simplified == legacy else (simplified / legacy if legacy > 0 else math.inf)
+    assert index == bisect.bisect_left(RATIO_BOUNDS, ratio)
