@@ -168,12 +168,15 @@ class PhaseState:
         source: where the phase came from: ``kill-switch``, ``env``, ``store``, ``default`` or
             ``invalid`` (a bad value fell back to legacy).
         problem: what was wrong when ``source`` is ``invalid`` (the variable name, never a value).
+        since: when the store's record was written (Unix time): the step's start, which tells
+            a step from an earlier one at the same percent; 0 when the phase is not the store's.
     """
 
     phase: Phase = Phase.LEGACY
     rollout: Rollout = Rollout()
     source: str = "default"
     problem: str | None = None
+    since: float = dataclasses.field(default=0.0, compare=False)
 
 
 LEGACY_STATE = PhaseState()

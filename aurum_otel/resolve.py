@@ -74,7 +74,7 @@ def precedence(name: str, flags: MigrationFlags, phase_store: Callable[[], Store
         log_once("state", "phase store unreadable (%s); %r runs on legacy", problem, name)
         return PhaseState(Phase.LEGACY, source="invalid", problem="state")
     if record is not None:
-        return PhaseState(record.phase, rollout, source="store")
+        return PhaseState(record.phase, rollout, source="store", since=record.updated_at)
     return PhaseState(Phase.LEGACY, rollout, source="default")
 
 

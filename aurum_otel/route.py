@@ -218,7 +218,7 @@ class Router:
         if digest is not None and resolved.monitoring:
             self.instruments.aggregator.record_key(
                 self.name, state.rollout.percent,
-                decision.authoritative is Implementation.SIMPLIFIED, digest)
+                decision.authoritative is Implementation.SIMPLIFIED, digest, state.since)
         if self.options.dual_write and decision.phase is Phase.HYBRID:
             # Every write goes to both stores, monitored or not: it is the data, not telemetry.
             decision = with_shadow(decision)

@@ -48,7 +48,9 @@ SIMPLIFIED = _DECISIONS[(Phase.SIMPLIFIED, Implementation.SIMPLIFIED, None, Fals
 def key_digest(name: str, key: object) -> int:
     """A routing key's 64-bit digest within a migration: its bucket, and its identity when the
     distinct keys of a step are counted (the key itself is never kept)."""
-    digest = hashlib.blake2b(f"{name}\x00{key}".encode(), digest_size=8).digest()
+    # surrogatepass: a key decoded with surrogateescape (os.fsdecode) is text too, and sticky
+    digest = hashlib.blake2b(f"{name}\x00{key}".encode("utf-8", "surrogatepass"),
+                             digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 

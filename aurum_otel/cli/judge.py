@@ -33,9 +33,13 @@ from aurum_otel.cli.common import (
     url_option,
     window_option,
 )
+from aurum_otel.errors import AurumOtelError
+from aurum_otel.health.paired import is_shadow_step, with_paired
+from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.promrules import generate_rules
 from aurum_otel.health.verdict import Status, Verdict
 from aurum_otel.names import check_name
+from aurum_otel.registry import get_registry
 
 _STATUS_EXIT = {Status.HEALTHY: EXIT_OK, Status.UNHEALTHY: EXIT_UNHEALTHY,
                 Status.INCONCLUSIVE: EXIT_INCONCLUSIVE}
@@ -83,7 +87,8 @@ def health(names: Sequence[str], source: str, prometheus_url: str | None, rules:
     health_source = make_source(source, prometheus_url)
     guard = metrics_file_guard() if source == "file" else contextlib.nullcontext()
     with guard:
-        verdicts = [policy.evaluate(name, health_source) for name in names or known_migrations()]
+        verdicts = [_policy_of(name, policy).evaluate(name, health_source)
+                    for name in names or known_migrations()]
     overall = (Status.UNHEALTHY if any(v.status is Status.UNHEALTHY for v in verdicts) else
                Status.INCONCLUSIVE if any(v.status is Status.INCONCLUSIVE for v in verdicts)
                else Status.HEALTHY)
@@ -94,6 +99,18 @@ def health(names: Sequence[str], source: str, prometheus_url: str | None, rules:
         for verdict in verdicts:
             print_verdict(verdict)
     raise SystemExit(_STATUS_EXIT[overall])
+
+
+def _policy_of(name: str, policy: HealthPolicy) -> HealthPolicy:
+    """The policy as the controller judges ``name``'s current step: a shadow step adds the
+    paired rule (the store unreadable: the policy as it is)."""
+    try:
+        record = get_registry().store.snapshot().get(name)
+    except AurumOtelError:
+        return policy
+    if record is not None and is_shadow_step(record.phase, record.rollout):
+        return with_paired(policy)
+    return policy
 
 
 def print_verdict(verdict: Verdict) -> None:

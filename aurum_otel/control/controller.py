@@ -31,9 +31,8 @@ from aurum_otel.control.transitions import (
 )
 from aurum_otel.control.webhooks import Confirmer, Notifier
 from aurum_otel.errors import AurumOtelError, ConfigurationError, TransitionConflictError
-from aurum_otel.health.paired import PairedRule
+from aurum_otel.health.paired import is_shadow_step, with_paired
 from aurum_otel.health.policy import HealthPolicy
-from aurum_otel.health.rules import AllOf, AnyOf, Rule
 from aurum_otel.health.stats import HealthSource
 from aurum_otel.health.verdict import Status, Verdict
 from aurum_otel.hooks import call_hook
@@ -256,8 +255,7 @@ class Controller:
             self._resume(record)
         position = plan_position(self.plan, record.phase, record.rollout)
         self._rules = self.plan[position].rules if position >= 0 else None
-        self._shadow_step = (record.phase is Phase.HYBRID and record.rollout.percent == 0
-                             and record.rollout.compare > 0)
+        self._shadow_step = is_shadow_step(record.phase, record.rollout)
         try:
             verdict = self._verdict = self.evaluate()
         except Exception as exc:  # a failed evaluation is never a verdict
@@ -363,17 +361,3 @@ class Controller:
             if stop.wait(wait):
                 return tick
 
-
-def with_paired(policy: HealthPolicy) -> HealthPolicy:
-    """``policy`` and the paired rule (with the policy's minimum samples), unless it has one."""
-    found = list(_leaves(policy.rules))
-    if any(isinstance(leaf, PairedRule) for leaf in found):
-        return policy
-    paired = PairedRule(min_samples=getattr(found[0], "min_samples", PairedRule.min_samples))
-    return HealthPolicy(policy.rules & paired, policy.window)
-
-
-def _leaves(rule: Rule) -> list[Rule]:
-    if isinstance(rule, AllOf | AnyOf):
-        return [leaf for inner in rule.rules for leaf in _leaves(inner)]
-    return [rule]

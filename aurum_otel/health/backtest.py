@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aurum_otel.health.paired import is_shadow_step, with_paired
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.verdict import Status, Verdict
 
@@ -42,14 +43,17 @@ def replay(policy: HealthPolicy, name: str, source_at: Callable[[float], Any], *
     """Evaluate ``policy`` for ``name`` every ``step`` seconds from ``start`` to ``end``.
 
     ``source_at(t)`` is the health source as of ``t``; ``transitions`` the store's history
-    (objects with ``at``, ``from_phase``, ``to_phase``, ``actor``, ``reason``), oldest first.
+    (objects with ``at``, ``from_phase``, ``to_phase``, ``actor``, ``reason`` and ``rollout``),
+    oldest first. A shadow step is judged with the paired rule too, as the controller does.
     """
     moments: list[Moment] = []
     streak = 0
     step_started = start
+    current: Any = None  # the transition that began the step in force (phase and rollout)
     for item in transitions:
         if item.at <= start:
             step_started = max(step_started, item.at) if item.at > 0 else step_started
+            current = item
     previous = start
     t = start
     while t <= end + 1e-9:
@@ -58,8 +62,13 @@ def replay(policy: HealthPolicy, name: str, source_at: Callable[[float], Any], *
             for item in transitions if previous < item.at <= t)
         if happened:
             step_started = max(item.at for item in transitions if previous < item.at <= t)
+            current = [item for item in transitions if previous < item.at <= t][-1]
             streak = 0
-        verdict = policy.evaluate(name, source_at(t))
+        # a shadow step is judged pair by pair too, as the controller judges it
+        rollout = getattr(current, "rollout", None)
+        shadow = current is not None and rollout is not None and is_shadow_step(
+            current.to_phase, rollout)
+        verdict = (with_paired(policy) if shadow else policy).evaluate(name, source_at(t))
         would = ""
         if verdict.status is Status.UNHEALTHY:
             streak += 1

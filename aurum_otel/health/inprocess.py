@@ -125,8 +125,10 @@ class HealthReader:
                 key = ("routed", migration, implementation)
                 return max(latest.get(key, 0.0) - split_base.get(key, 0.0), 0.0)
             keys = self.aggregator.routing_keys().get(migration)
-            legacy_keys, simplified_keys = (0, 0) if keys is None or (
-                keys.percent != configured.percent) else (keys.legacy, keys.simplified)
+            legacy_keys, simplified_keys = 0, 0
+            if keys is not None and keys.percent == configured.percent and not (
+                    configured.since and keys.since and keys.since != configured.since):
+                legacy_keys, simplified_keys = keys.legacy, keys.simplified  # this step's
             split = SplitStats(configured.percent, routed("legacy"), routed("simplified"),
                                split_window, configured.step, self.name,
                                legacy_keys=legacy_keys, simplified_keys=simplified_keys)

@@ -31,11 +31,12 @@ from statistics import NormalDist
 
 from aurum_otel.errors import ConfigurationError
 from aurum_otel.health import promql
+from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.promql import RecordedNames
-from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, Rule
+from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, AllOf, AnyOf, Rule
 from aurum_otel.health.stats import PairStats, WindowStats, histogram_quantile
 from aurum_otel.health.verdict import RuleResult, Status
-from aurum_otel.phase import Implementation
+from aurum_otel.phase import Implementation, Phase, Rollout
 
 
 def sign_z(more: float, fewer: float) -> float:
@@ -161,18 +162,46 @@ class PairedRule(Rule):
             return RuleResult(name, Status.INCONCLUSIVE,
                               f"{untied:g} untied shadow pairs, {self.min_samples} needed",
                               median, self.max_ratio, window, samples, query)
+        if legacy_p50 is not None and not (math.isfinite(legacy_p50) and legacy_p50 >= 0):
+            legacy_p50 = None  # NaN (an empty window), negative or infinite: not a latency
         z = sign_z(pairs.slower, pairs.faster)
-        extra = None if legacy_p50 is None else (median - 1) * legacy_p50
-        matters = self.min_increase <= 0 or (extra is not None and extra > self.min_increase)
-        worse = z > self.critical and median > self.max_ratio and matters
+        slower = z > self.critical and median > self.max_ratio
         message = (f"simplified slower in {pairs.slower / untied:.0%} of {untied:g} pairs "
                    f"(sign test z = {z:.3g}, significant above {self.critical:.3g}), median "
                    f"ratio {median:.2g}x (at most {self.max_ratio:g}x)")
-        if not matters and z > self.critical and median > self.max_ratio:
-            about = ("legacy's median latency is unknown"
-                     if extra is None or legacy_p50 is None else
-                     f"about {extra * 1000:+.2g} ms on legacy's median {legacy_p50 * 1000:.2g} ms")
-            message += (f", but {about}: under the {self.min_increase * 1000:g} ms that "
-                         "counts (min_increase)")
-        return RuleResult(name, Status.UNHEALTHY if worse else Status.HEALTHY, message,
-                          median, self.max_ratio, window, samples, query)
+        status = Status.UNHEALTHY if slower else Status.HEALTHY
+        if slower and self.min_increase > 0:
+            if legacy_p50 is None:  # slower, but whether it matters cannot be told
+                status = Status.INCONCLUSIVE
+                message += (f", and legacy's median latency is unknown: whether that exceeds "
+                            f"the {self.min_increase * 1000:g} ms that counts (min_increase) "
+                            "cannot be told")
+            elif (extra := (median - 1) * legacy_p50) <= self.min_increase:
+                status = Status.HEALTHY
+                message += (f", but about {extra * 1000:+.2g} ms on legacy's median "
+                            f"{legacy_p50 * 1000:.2g} ms: under the {self.min_increase * 1000:g}"
+                            " ms that counts (min_increase)")
+        return RuleResult(name, status, message, median, self.max_ratio, window, samples, query)
+
+
+def is_shadow_step(phase: Phase, rollout: Rollout) -> bool:
+    """Hybrid with every call served by legacy and compared: where pairs are judged too."""
+    return phase is Phase.HYBRID and rollout.percent == 0 and rollout.compare > 0
+
+
+def with_paired(policy: HealthPolicy) -> HealthPolicy:
+    """``policy`` and the paired rule (with the policy's minimum samples), unless it has one:
+    how a shadow step is judged (the controller, ``aurum-migrate health``, the backtest)."""
+    found = list(_leaves(policy.rules))
+    if any(isinstance(leaf, PairedRule) for leaf in found):
+        return policy
+    min_samples = next((leaf.min_samples for leaf in found  # type: ignore[attr-defined]
+                        if isinstance(getattr(leaf, "min_samples", None), int)),
+                       PairedRule.min_samples)
+    return HealthPolicy(policy.rules & PairedRule(min_samples=min_samples), policy.window)
+
+
+def _leaves(rule: Rule) -> list[Rule]:
+    if isinstance(rule, AllOf | AnyOf):
+        return [leaf for inner in rule.rules for leaf in _leaves(inner)]
+    return [rule]

@@ -171,8 +171,16 @@ def median_ratio(window: str, by: str, migration: str | None = None) -> str:
 
 def routing_keys(migration: str | None = None) -> str:
     """Distinct routing keys per migration and implementation in the current step, at the
-    evaluation instant (summed over processes: a key two processes saw counts twice)."""
-    return f"sum by ({NAME}, {IMPL}) ({selector(semconv.PROM_ROUTING_KEYS, migration)})"
+    evaluation instant, as counted by the one process that saw the most of them.
+
+    Not a sum over processes: a key seen by ten processes would count ten times, inflating the
+    chi-squared statistic tenfold and condemning a correct split. One process's keys are an
+    unbiased sample of the step's (processes are not chosen by bucket); ``topk`` keeps the
+    series of the process with the most keys, whatever labels tell processes apart.
+    """
+    gauge = selector(semconv.PROM_ROUTING_KEYS, migration)
+    return (f"sum by ({NAME}, {IMPL}) ({gauge} and ignoring({IMPL})"
+            f" topk by ({NAME}) (1, sum without ({IMPL}) ({gauge})))")
 
 
 def source_queries(migration: str, window: float, quantiles: tuple[float, ...] = (0.95,)

@@ -38,7 +38,6 @@ from aurum_otel.health.promql import RecordedNames, side
 from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, Rule
 from aurum_otel.health.stats import SplitStats, WindowStats
 from aurum_otel.health.verdict import RuleResult, Status
-from aurum_otel.telemetry import semconv
 
 
 def chi_squared(simplified: float, calls: float, share: float) -> float:
@@ -96,11 +95,11 @@ class SplitRule(Rule):
             {"record": simplified,
              "expr": f"sum by ({name}) ({side(names.routed, 'simplified')}) or {calls} * 0"},
             {"record": names.split_configured, "expr": promql.configured_share(w)},
-            # Distinct routing keys of the step, summed over the processes exporting them now.
-            {"record": keys_record(names),
-             "expr": f"sum by ({name}) ({semconv.PROM_ROUTING_KEYS})"},
+            # Distinct routing keys of the step, of the process that saw the most of them.
+            {"record": KEYS_BY_SIDE, "expr": promql.routing_keys()},
+            {"record": keys_record(names), "expr": f"sum by ({name}) ({KEYS_BY_SIDE})"},
             {"record": keys_record(names, "simplified"),
-             "expr": f"sum by ({name}) ({side(semconv.PROM_ROUTING_KEYS, 'simplified')})"
+             "expr": f"sum by ({name}) ({side(KEYS_BY_SIDE, 'simplified')})"
                      f" or {keys_record(names)} * 0"},
         ]
 
@@ -192,6 +191,7 @@ class SplitRule(Rule):
 
 
 KEYS_PREFIX = "aurum:migration_split_keys"
+KEYS_BY_SIDE = "aurum:migration_routing_keys:best"
 
 
 def keys_record(names: RecordedNames, implementation: str = "") -> str:

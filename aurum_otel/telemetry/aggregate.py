@@ -59,6 +59,7 @@ class RoutingKeys:
     percent: float
     legacy: int
     simplified: int
+    since: float = 0.0  # the step's start as the store wrote it (0: not the store's)
 
 
 class _Keys:
@@ -69,10 +70,10 @@ class _Keys:
     both ways is counted on both sides.
     """
 
-    __slots__ = ("legacy", "percent", "simplified")
+    __slots__ = ("legacy", "percent", "simplified", "since")
 
-    def __init__(self, percent: float) -> None:
-        self.percent = percent
+    def __init__(self, percent: float, since: float) -> None:
+        self.percent, self.since = percent, since
         self.legacy: set[int] = set()
         self.simplified: set[int] = set()
 
@@ -146,19 +147,22 @@ class Aggregator:
         for result in (Comparison.MATCH, Comparison.MISMATCH):
             table.comparisons.setdefault((name, Phase.HYBRID, result), 0)
 
-    def record_key(self, name: str, percent: float, simplified: bool, digest: int) -> None:
+    def record_key(self, name: str, percent: float, simplified: bool, digest: int,
+                   since: float = 0.0) -> None:
         """Remember a routing key's digest on the side it was routed to (the call path: one dict
-        look-up and one set insertion). A new percent starts the step's count afresh."""
+        look-up and one set insertion). A new step (another percent, or the same percent begun
+        again at ``since``, e.g. after a rollback) starts the count afresh."""
         keys = self._keys.get(name)
-        if keys is None or keys.percent != percent:
-            keys = self._keys[name] = _Keys(percent)
+        if keys is None or keys.percent != percent or keys.since != since:
+            keys = self._keys[name] = _Keys(percent, since)
         side = keys.simplified if simplified else keys.legacy
         if digest not in side and len(keys.legacy) + len(keys.simplified) < KEYS_KEPT:
             side.add(digest)
 
     def routing_keys(self) -> dict[str, RoutingKeys]:
         """Per migration, its current step's distinct routing keys on each side."""
-        return {name: RoutingKeys(keys.percent, len(keys.legacy), len(keys.simplified))
+        return {name: RoutingKeys(keys.percent, len(keys.legacy), len(keys.simplified),
+                                  keys.since)
                 for name, keys in list(self._keys.items())}
 
     def record_comparison(self, key: ComparisonKey) -> None:

@@ -117,7 +117,7 @@ def test_the_built_in_rules_carry_the_paired_alert_for_shadow_steps() -> None:
 def test_promtool_check_rules_accepts_the_file() -> None:
     result = promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 25 rules found" in result.stdout
+    assert "SUCCESS: 26 rules found" in result.stdout
 
 
 @needs_promtool

@@ -44,9 +44,6 @@ def _keyed(store: FileStore) -> tuple[object, object]:
     return load, _load
 
 
-@pytest.mark.xfail(strict=True, reason="a str key holding a lone surrogate (os.fsdecode, "
-                   "surrogateescape) cannot be utf-8 encoded by key_digest: routed per call, "
-                   "never sticky")
 def test_a_surrogate_escaped_str_key_is_sticky(tmp_path: Path) -> None:
     store = FileStore.in_dir(tmp_path)
     store.transition(NAME, Phase.HYBRID, Rollout(percent=50, compare=0), actor="t", reason="t")
@@ -97,9 +94,6 @@ def test_many_threads_recording_keys_stay_near_the_cap() -> None:
     assert keys.legacy + keys.simplified <= KEYS_KEPT + 16
 
 
-@pytest.mark.xfail(strict=True, reason="the step's distinct keys are reset only by a new "
-                   "percent: a rollback and re-advance to the same percent inherits the earlier "
-                   "run's keys, hiding a constant key extractor in the new step")
 def test_a_new_run_of_the_same_percent_starts_its_keys_afresh(tmp_path: Path) -> None:
     store = FileStore.in_dir(tmp_path)
     store.transition(NAME, Phase.HYBRID, Rollout(percent=10, compare=0), actor="t", reason="t")
@@ -130,8 +124,6 @@ def test_a_new_run_of_the_same_percent_starts_its_keys_afresh(tmp_path: Path) ->
 LEGACY_SLOWER = PairStats(400, 0, 0, 300, 100, ((1.0, 100), (4.0, 400), (float("inf"), 400)))
 
 
-@pytest.mark.xfail(strict=True, reason="a NaN legacy median (Prometheus' histogram_quantile "
-                   "over an empty window) is printed as 'about +nan ms ... under the 5 ms'")
 def test_paired_latency_with_a_nan_legacy_median_says_unknown() -> None:
     result = PairedRule().latency(LEGACY_SLOWER, 60, "q", float("nan"))
     assert "nan" not in result.message.lower(), result.message
@@ -139,8 +131,6 @@ def test_paired_latency_with_a_nan_legacy_median_says_unknown() -> None:
 
 
 @pytest.mark.parametrize("p50", [-0.01, float("-inf")])
-@pytest.mark.xfail(strict=True, reason="a negative legacy median is used as a figure "
-                   "('about -10 ms on legacy's median -10 ms') instead of unknown")
 def test_paired_latency_with_a_negative_legacy_median_says_unknown(p50: float) -> None:
     result = PairedRule().latency(LEGACY_SLOWER, 60, "q", p50)
     assert "unknown" in result.message, result.message
@@ -155,8 +145,6 @@ class _Pairs:
                            matches=400, mismatches=0, pairs=worse)
 
 
-@pytest.mark.xfail(strict=True, reason="with_paired takes found[0].min_samples: a policy "
-                   "built with no rules fails every shadow-step tick with IndexError")
 def test_a_shadow_step_with_an_empty_policy_is_not_a_failed_evaluation(tmp_path: Path) -> None:
     store = FileStore.in_dir(tmp_path)
     store.transition("svc", Phase.HYBRID, Rollout(percent=0, compare=100), actor="t", reason="t")
@@ -166,11 +154,9 @@ def test_a_shadow_step_with_an_empty_policy_is_not_a_failed_evaluation(tmp_path:
     assert tick.action != "failed", tick.message
 
 
-@pytest.mark.xfail(strict=True, reason="`aurum-migrate health` judges a shadow step without the "
-                   "paired rule the controller (and the generated alert) adds: health exits 0 "
-                   "while watch rolls back on the same figures")
 def test_health_cli_judges_the_shadow_step_as_the_controller_does(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AURUM_STATE_DIR", str(tmp_path))  # the CLI's store, as in a shell
     store = FileStore.in_dir(tmp_path)
     store.transition("svc", Phase.HYBRID, Rollout(percent=0, compare=100), actor="t", reason="t")
     tick = Controller("svc", store=store, source=_Pairs(), rollback_after=1,

@@ -14,8 +14,9 @@ from aurum_otel.cli import cli
 from aurum_otel.health import HealthPolicy, default_rules
 from aurum_otel.health.backtest import first_actions, replay
 from aurum_otel.health.prometheus import PrometheusSource
-from aurum_otel.health.stats import SideStats, WindowStats
-from aurum_otel.phase import Phase
+from aurum_otel.health.stats import PairStats, SideStats, WindowStats
+from aurum_otel.health.verdict import Status
+from aurum_otel.phase import Phase, Rollout
 
 BAD_FROM = 1_000.0
 
@@ -89,3 +90,36 @@ def test_an_unreachable_prometheus_is_a_clear_error() -> None:
                                       "--source", "prometheus", "--prometheus-url",
                                       "http://127.0.0.1:9"])
     assert result.exit_code == 3 and "cannot reach Prometheus" in result.output
+
+
+class PairedHistory:
+    """A shadow step where simplified fails alone on 40 of 400 inputs: only pairs show it."""
+
+    name = "pairs"
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def stats(self, migration: str, window: float) -> WindowStats:
+        pairs = PairStats(400, 0, 40, 200, 200, ((1.0, 200), (2.0, 400), (float("inf"), 400)))
+        return WindowStats(migration, window, legacy=SideStats(400, 0),
+                           simplified=SideStats(400, 4), matches=400, source="history",
+                           quantiles={"legacy:0.95": 0.010, "simplified:0.95": 0.010},
+                           pairs=pairs)
+
+
+def test_a_replayed_shadow_step_is_judged_pair_by_pair_as_the_controller_does() -> None:
+    policy = HealthPolicy(default_rules(min_samples=20), window=300)
+    shadow = types.SimpleNamespace(at=10.0, from_phase=Phase.LEGACY, to_phase=Phase.HYBRID,
+                                   actor="watch", reason="advance",
+                                   rollout=Rollout(percent=0, compare=100))
+    later = types.SimpleNamespace(at=500.0, from_phase=Phase.HYBRID, to_phase=Phase.HYBRID,
+                                  actor="watch", reason="advance",
+                                  rollout=Rollout(percent=10, compare=25))
+    moments = replay(policy, "orders", PairedHistory, start=0.0, end=700.0, step=60.0,
+                     transitions=[shadow, later], bake=1000.0, rollback_after=3)
+    statuses = {m.at: m.verdict.status for m in moments}
+    assert statuses[60.0] is Status.UNHEALTHY  # the shadow step: paired:errors
+    assert any(r.rule == "paired:errors" for r in moments[1].verdict.results)
+    assert statuses[600.0] is Status.HEALTHY  # 10 %: the policy as it is, no paired rule
+    assert first_actions(moments)["rollback"] == 180.0

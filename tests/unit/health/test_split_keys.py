@@ -30,6 +30,7 @@ from aurum_otel.health import (
     WindowStats,
 )
 from aurum_otel.health.file import split_from_steps
+from aurum_otel.health.promql import routing_keys
 from aurum_otel.health.promrules import generate_rules
 from aurum_otel.router import BUCKETS, Decision, bucket, decide
 from aurum_otel.telemetry.aggregate import KEYS_KEPT, Aggregator
@@ -265,3 +266,50 @@ def test_a_key_count_that_is_not_a_count_is_inconclusive(bad: float | None) -> N
     assert problem is not None and problem.startswith("simplified routing keys")
     verdict = HealthPolicy().evaluate(NAME, _Fixed(stats))
     assert verdict.status is Status.INCONCLUSIVE
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_keys_seen_by_many_processes_are_not_counted_many_times(tmp_path: Path) -> None:
+    """Ten processes each saw the same 60 sticky keys, 3 of them on simplified (5 % at a
+    configured 10 %: noise for 60 keys, chi-squared 1.67). Summed, 30 of 600 would read
+    chi-squared 16.7 > 10.83 and condemn a correct router; the rules count one process's keys."""
+    role = 'aurum_migration_role="authoritative",aurum_migration_outcome="success"'
+    name = 'aurum_migration_name="fleet"'
+    series = [
+        {"series": f'aurum_migration_calls_total{{{name},aurum_migration_implementation='
+                   f'"legacy",{role}}}', "values": "0+95x40"},
+        {"series": f'aurum_migration_calls_total{{{name},aurum_migration_implementation='
+                   f'"simplified",{role}}}', "values": "0+5x40"},
+        {"series": f'aurum_migration_rollout_percent{{{name}}}', "values": "10x40"},
+    ]
+    for process in range(10):
+        for implementation, keys in (("legacy", 57), ("simplified", 3)):
+            series.append({"series": f'aurum_migration_routing_keys{{{name},aurum_migration_'
+                                     f'implementation="{implementation}",instance="p{process}"}}',
+                           "values": f"{keys}x40"})
+    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(SplitRule())))
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
+        "tests": [{"interval": "15s", "input_series": series,
+                   "promql_expr_test": [
+                       {"expr": "aurum:migration_split_keys:sum", "eval_time": "10m",
+                        "exp_samples": [{"labels": 'aurum:migration_split_keys:sum'
+                                                   '{aurum_migration_name="fleet"}',
+                                         "value": 60}]},
+                       {"expr": routing_keys("fleet"), "eval_time": "10m",
+                        "exp_samples": [
+                            {"labels": '{aurum_migration_name="fleet",'
+                                       'aurum_migration_implementation="legacy"}', "value": 57},
+                            {"labels": '{aurum_migration_name="fleet",'
+                                       'aurum_migration_implementation="simplified"}',
+                             "value": 3}]}],
+                   "alert_rule_test": [{"eval_time": "10m", "alertname": "AurumMigrationSplit",
+                                        "exp_alerts": []}]}],
+    }, width=10_000))
+    result = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    split = SplitStats(10, 1900, 100, 300, "hybrid 10%/0%", legacy_keys=57, simplified_keys=3)
+    (python,) = SplitRule().check(WindowStats("fleet", 300, SideStats(1900), SideStats(100),
+                                              split=split))
+    assert python.status is Status.HEALTHY, python.message
