@@ -3,6 +3,7 @@ the documented exit codes (0, 1, 2, 3, 64) and never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -60,8 +61,10 @@ def test_only_documented_exit_codes_and_never_a_traceback(
         if command == "monitor":  # bounded: one render
             args += ["--once"]
         testing.reset()
-        result = CliRunner().invoke(cli, args, env={"AURUM_STATE_DIR": str(root), "COLUMNS": "200",
-                                                    "AURUM_PROMETHEUS_URL": "http://127.0.0.1:9"})
+        with contextlib.chdir(root):  # `rules -o --interval` writes a file named "--interval"
+            result = CliRunner().invoke(cli, args, env={
+                "AURUM_STATE_DIR": str(root), "COLUMNS": "200",
+                "AURUM_PROMETHEUS_URL": "http://127.0.0.1:9"})
         assert result.exit_code in EXIT_CODES, (args, result.output)
         assert result.exception is None or isinstance(result.exception, SystemExit), (
             args, repr(result.exception))
