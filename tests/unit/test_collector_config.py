@@ -28,9 +28,11 @@ RECORDED = {rule["record"] for group in yaml.safe_load(generate_rules())["groups
 _BUCKET = semconv.PROM_DURATION_BUCKET
 METRICS = {semconv.PROM_CALLS, semconv.PROM_COMPARISONS, semconv.PROM_TRANSITIONS, _BUCKET,
            _BUCKET.removesuffix("_bucket") + "_sum", _BUCKET.removesuffix("_bucket") + "_count",
-           *RECORDED, "ALERTS"}
+           semconv.PROM_ROLLOUT_PERCENT, semconv.PROM_ROUTING_KEYS, semconv.PROM_PAIRS,
+           semconv.PROM_PAIR_RATIOS, *RECORDED, "ALERTS"}
 LABELS = {semconv.PROM_LABEL_NAME, semconv.PROM_LABEL_IMPLEMENTATION, semconv.PROM_LABEL_OUTCOME,
           semconv.PROM_LABEL_ROLE, semconv.PROM_LABEL_COMPARISON, semconv.PROM_LABEL_PHASE,
+          semconv.PROM_LABEL_FAILED, semconv.PROM_LABEL_SLOWER,
           *(attr.replace(".", "_") for attr in (semconv.ATTR_FROM, semconv.ATTR_TO,
                                                 semconv.ATTR_REASON)),
           "le", "alertname", "alertstate"}
@@ -89,7 +91,9 @@ def test_dashboard_is_a_grafana_dashboard_on_a_prometheus_variable() -> None:
 def test_dashboard_has_the_promised_panels() -> None:
     titles = " | ".join(panel["title"].lower() for panel in dashboard()["panels"])
     for wanted in ("calls by implementation", "error ratio per implementation",
-                   "p95 latency per implementation", "mismatch ratio", "transitions", "phase"):
+                   "p95 latency per implementation", "mismatch ratio", "transitions", "phase",
+                   "split: configured vs served", "only one side failed",
+                   "median duration ratio"):
         assert wanted in titles, titles
 
 
