@@ -31,7 +31,7 @@ import yaml
 
 from aurum_otel.errors import ConfigurationError
 from aurum_otel.health.policy import HealthPolicy
-from aurum_otel.health.rules import AllOf, AnyOf, Rule, rule_kinds
+from aurum_otel.health.rules import AllOf, Rule, leaves, rule_kinds
 from aurum_otel.phase import Phase, Rollout
 
 EVENTS = ("transition", "rollback", "unhealthy", "paused", "resumed", "waiting_for_approval",
@@ -235,13 +235,6 @@ def _step(raw: Any, where: str, default_bake: float | None,
     bake = _seconds(raw, "bake", default_bake, where)
     return Step(phase, rollout, bake, _rules(raw.get("rules"), f"{where}.rules", policy),
                 _flag(raw, "pause", where), _flag(raw, "approve", where))
-
-
-def leaves(rule: Rule) -> tuple[Rule, ...]:
-    """The leaf rules of a composed rule, in order."""
-    if isinstance(rule, AllOf | AnyOf):
-        return tuple(leaf for inner in rule.rules for leaf in leaves(inner))
-    return (rule,)
 
 
 def _rules(raw: Any, where: str, policy: HealthPolicy | None) -> Rule | None:

@@ -6,8 +6,9 @@ import time
 from collections.abc import Sequence
 
 from aurum_otel.control.lease import Holder
-from aurum_otel.control.plan import Plan, Step, leaves, plan_position
+from aurum_otel.control.plan import Plan, Step, plan_position
 from aurum_otel.control.state import ControlState
+from aurum_otel.health.rules import leaves
 from aurum_otel.store import MigrationRecord
 
 Part = str | tuple[str, str]

@@ -33,7 +33,7 @@ from aurum_otel.errors import ConfigurationError
 from aurum_otel.health import promql
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.promql import RecordedNames
-from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, AllOf, AnyOf, Rule
+from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, Rule, leaves
 from aurum_otel.health.stats import PairStats, WindowStats, histogram_quantile
 from aurum_otel.health.verdict import RuleResult, Status
 from aurum_otel.phase import Implementation, Phase, Rollout
@@ -192,16 +192,10 @@ def is_shadow_step(phase: Phase, rollout: Rollout) -> bool:
 def with_paired(policy: HealthPolicy) -> HealthPolicy:
     """``policy`` and the paired rule (with the policy's minimum samples), unless it has one:
     how a shadow step is judged (the controller, ``aurum-migrate health``, the backtest)."""
-    found = list(_leaves(policy.rules))
+    found = leaves(policy.rules)
     if any(isinstance(leaf, PairedRule) for leaf in found):
         return policy
     min_samples = next((leaf.min_samples for leaf in found  # type: ignore[attr-defined]
                         if isinstance(getattr(leaf, "min_samples", None), int)),
                        PairedRule.min_samples)
     return HealthPolicy(policy.rules & PairedRule(min_samples=min_samples), policy.window)
-
-
-def _leaves(rule: Rule) -> list[Rule]:
-    if isinstance(rule, AllOf | AnyOf):
-        return [leaf for inner in rule.rules for leaf in _leaves(inner)]
-    return [rule]

@@ -13,16 +13,16 @@ steps that shadow. A policy from YAML gets the alerts of exactly its rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
 
 from aurum_otel.health import promql
-from aurum_otel.health.paired import PairedRule
+from aurum_otel.health.paired import with_paired as paired_step
 from aurum_otel.health.policy import HealthPolicy
 from aurum_otel.health.promql import RecordedNames, window_label
-from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, AllOf, AnyOf, Rule, default_rules
+from aurum_otel.health.rules import DEFAULT_MIN_SAMPLES, AllOf, AnyOf, Rule, default_rules, leaves
 
 NAME = promql.NAME
 IMPL = promql.IMPL
@@ -70,7 +70,7 @@ def alerting_rules(policy: HealthPolicy, names: RecordedNames, for_: str) -> lis
     top = policy.rules.rules if isinstance(policy.rules, AllOf) else (policy.rules,)
     alerts = []
     dry = [leaf for rule in top if isinstance(rule, AllOf | AnyOf)
-           for leaf in _leaves(rule) if not leaf.acts]
+           for leaf in leaves(rule) if not leaf.acts]
     for index, rule in enumerate((*top, *dry)):
         labels = rule.labels()
         if isinstance(rule, AllOf | AnyOf):
@@ -97,11 +97,11 @@ def alerting_rules(policy: HealthPolicy, names: RecordedNames, for_: str) -> lis
 def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "30s") -> str:
     """The Prometheus rules file (YAML text) for ``policy`` (default: the built-in rules)."""
     policy = with_paired(policy or HealthPolicy())
-    quantiles = tuple(q for r in _leaves(policy.rules) for q in r.quantiles())
+    quantiles = tuple(q for r in leaves(policy.rules) for q in r.quantiles())
     names = RecordedNames(policy.window, quantiles or (0.95,))
     document = {"groups": [
         {"name": "aurum-migration-recording", "rules": recording_rules(
-            names, (r for leaf in _leaves(policy.rules) for r in leaf.recordings(names)))},
+            names, (r for leaf in leaves(policy.rules) for r in leaf.recordings(names)))},
         {"name": "aurum-migration-alerts", "rules": alerting_rules(policy, names, for_)},
     ]}
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=10_000)
@@ -110,17 +110,7 @@ def generate_rules(policy: HealthPolicy | None = None, *, for_: str = "30s") -> 
 def with_paired(policy: HealthPolicy) -> HealthPolicy:
     """``policy``, with the paired rule added when its rules are the built-in ones (see the
     module); any other policy as it is."""
-    leaves = list(_leaves(policy.rules))
-    min_samples = getattr(leaves[0], "min_samples", DEFAULT_MIN_SAMPLES)
-    if any(isinstance(leaf, PairedRule) for leaf in leaves) or (
-            policy.rules != default_rules(min_samples)):
-        return policy
-    return HealthPolicy(policy.rules & PairedRule(min_samples=min_samples), policy.window)
-
-
-def _leaves(rule: Rule) -> Iterator[Rule]:
-    if isinstance(rule, AllOf | AnyOf):
-        for inner in rule.rules:
-            yield from _leaves(inner)
-    else:
-        yield rule
+    found = leaves(policy.rules)
+    min_samples = getattr(found[0], "min_samples", DEFAULT_MIN_SAMPLES) if found else (
+        DEFAULT_MIN_SAMPLES)
+    return paired_step(policy) if policy.rules == default_rules(min_samples) else policy

@@ -160,6 +160,13 @@ class AnyOf(Rule):
         return status, [r for _, _, rs in outcomes for r in rs]
 
 
+def leaves(rule: Rule) -> tuple[Rule, ...]:
+    """The leaf rules of a composed rule, in order."""
+    if isinstance(rule, AllOf | AnyOf):
+        return tuple(leaf for inner in rule.rules for leaf in leaves(inner))
+    return (rule,)
+
+
 def _samples(stats: WindowStats) -> dict[str, float]:
     return {"legacy": stats.legacy.calls, "simplified": stats.simplified.calls}
 

@@ -8,9 +8,10 @@ import pytest
 
 from aurum_otel import FileStore, Phase, Rollout, testing
 from aurum_otel.control import DEFAULT_PLAN, Controller, Plan
-from aurum_otel.control.plan import default_document, leaves
+from aurum_otel.control.plan import default_document
 from aurum_otel.errors import ConfigurationError
 from aurum_otel.health.policy import HealthPolicy
+from aurum_otel.health.rules import leaves
 from aurum_otel.health.stats import SideStats, WindowStats
 
 
