@@ -6,8 +6,6 @@ alert, and the same answer from both on the same series (``promtool test rules``
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +24,8 @@ from aurum_otel.health import (
 from aurum_otel.health.metric import subquery
 from aurum_otel.health.prometheus import PrometheusSource
 from aurum_otel.health.promrules import generate_rules
+from tests.unit.health.promtool import firing, needs_promtool, run_rule_tests
 
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
 QUERY = "max by (aurum_migration_name) (checkout_latency_seconds)"
 YAML = f"""
 window: 300
@@ -166,35 +163,17 @@ def test_the_alert_fires_where_the_source_says_unhealthy(tmp_path: Path) -> None
                "values": _values(values)} for name, values in SERIES.items()]
     counted = subquery(QUERY, "", 300, 60)
     breached = subquery(QUERY, "> 0.5", 300, 60)
-    (tmp_path / "rules.yml").write_text(generate_rules(policy))
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
-        "tests": [{"interval": "15s", "input_series": series,
-                   "promql_expr_test": [
-                       {"expr": counted, "eval_time": "10m", "exp_samples": [
-                           {"labels": f'{{aurum_migration_name="{n}"}}', "value": 5}
-                           for n in SERIES]},
-                       {"expr": breached, "eval_time": "10m", "exp_samples": [
-                           {"labels": '{aurum_migration_name="spiky"}', "value": 2},
-                           {"labels": '{aurum_migration_name="calm"}', "value": 1}]}],
-                   "alert_rule_test": [
-                       {"eval_time": "10m", "alertname": "AurumMigrationMetric_checkout_latency",
-                        "exp_alerts": [{"exp_labels": {
-                            "severity": "critical", "aurum_rollback": "true",
-                            "aurum_metric": "checkout_latency", "aurum_migration_name": "spiky"},
-                            "exp_annotations": {
-                                "summary": "migration spiky: checkout_latency > 0.5 in more than"
-                                           " 1 of the measurements every 60 s",
-                                "description": "aurum-otel health rule over 5m; the controller "
-                                               "rolls back after consecutive unhealthy "
-                                               "verdicts."}}]},
-                       {"eval_time": "10m", "alertname": "AurumMigrationMetric_queue_depth_floor",
-                        "exp_alerts": []}]}],
-    }, width=10_000))
-    assert PROMTOOL is not None
-    result = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    exprs = [
+        {"expr": counted, "eval_time": "10m", "exp_samples": [
+            {"labels": f'{{aurum_migration_name="{n}"}}', "value": 5} for n in SERIES]},
+        {"expr": breached, "eval_time": "10m", "exp_samples": [
+            {"labels": '{aurum_migration_name="spiky"}', "value": 2},
+            {"labels": '{aurum_migration_name="calm"}', "value": 1}]}]
+    run_rule_tests(tmp_path, policy, series, {
+        "AurumMigrationMetric_checkout_latency": firing(
+            "checkout_latency > 0.5 in more than 1 of the measurements every 60 s", ["spiky"],
+            aurum_metric="checkout_latency"),
+        "AurumMigrationMetric_queue_depth_floor": []}, exprs)
     # the Python rule on the counts promtool returned for the source's queries
     for name, breaches, status in (("spiky", 2, Status.UNHEALTHY), ("calm", 1, Status.HEALTHY)):
         (found,) = rule.check(WindowStats(name, 300, metrics=_Counts(5, breaches)))

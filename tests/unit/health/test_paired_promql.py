@@ -11,15 +11,12 @@ is 180 pairs in the window. ``aurum_migration_pairs_total`` carries ``aurum_migr
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from aurum_otel.health import (
     ConfiguredSplit,
@@ -32,10 +29,9 @@ from aurum_otel.health import (
 )
 from aurum_otel.health.prometheus import PrometheusSource
 from aurum_otel.health.promql import duration, median_ratio, pair_ratios, pairs, routing_keys
-from aurum_otel.health.promrules import generate_rules
+from tests.unit.health.promtool import firing as promtool_firing
+from tests.unit.health.promtool import needs_promtool, run_rule_tests
 
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
 LES = ("0.25", "0.5", "0.67", "0.8", "0.9", "1", "1.1", "1.25", "1.5", "2", "3", "4", "+Inf")
 SIDES = ("failed", "slower")
 
@@ -123,14 +119,8 @@ def _python(name: str) -> Status:
 @needs_promtool
 def test_the_alert_and_the_source_queries_agree_with_the_python_rule(tmp_path: Path) -> None:
     firing = FIRING | {"born"}
-    alerts = [{"exp_labels": {"severity": "critical", "aurum_rollback": "true",
-                              "aurum_migration_name": name},
-               "exp_annotations": {
-                   "summary": f"migration {name}: simplified worse than legacy on the same "
-                              f"inputs (shadow pairs: McNemar or sign test at 0.99)",
-                   "description": "aurum-otel health rule over 5m; the controller rolls back "
-                                  "after consecutive unhealthy verdicts."}}
-              for name in sorted(firing)]
+    alerts = promtool_firing("simplified worse than legacy on the same inputs (shadow pairs: "
+                             "McNemar or sign test at 0.99)", firing)
     w = duration(300)
     exprs = []
     for name in [*CASES, "born"]:
@@ -155,18 +145,8 @@ def test_the_alert_and_the_source_queries_agree_with_the_python_rule(tmp_path: P
                       "eval_time": "10m", "exp_samples": [
                           {"labels": f'{{aurum_migration_name="{name}"}}',
                            "value": round(_median(stats), 4)}]})
-    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(RULE)))
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
-        "tests": [{"interval": "15s", "input_series": _series(),
-                   "alert_rule_test": [{"eval_time": "10m", "alertname": "AurumMigrationPaired",
-                                        "exp_alerts": alerts}],
-                   "promql_expr_test": exprs}],
-    }, width=10_000))
-    assert PROMTOOL is not None
-    result = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_rule_tests(tmp_path, HealthPolicy(RULE), _series(),
+                   {"AurumMigrationPaired": alerts}, exprs)
     # the Python rule, on the very figures the queries returned above
     condemned = {name for name in [*CASES, "born"] if _python(name) is Status.UNHEALTHY}
     assert condemned == firing
@@ -301,23 +281,10 @@ def test_a_slowdown_that_does_not_matter_is_no_alarm_in_either_evaluator(tmp_pat
         for le, count in zip(("0.0005", "0.01", "0.025", "+Inf"), latency, strict=True):
             series.append({"series": base.format(name=name, le=le),
                            "values": _values(count, False)})
-    alerts = [{"exp_labels": {"severity": "critical", "aurum_rollback": "true",
-                              "aurum_migration_name": "slow_big"},
-               "exp_annotations": {
-                   "summary": "migration slow_big: simplified worse than legacy on the same "
-                              "inputs (shadow pairs: McNemar or sign test at 0.99)",
-                   "description": "aurum-otel health rule over 5m; the controller rolls back "
-                                  "after consecutive unhealthy verdicts."}}]
-    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(PairedRule())))
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
-        "tests": [{"interval": "15s", "input_series": series,
-                   "alert_rule_test": [{"eval_time": "10m", "alertname": "AurumMigrationPaired",
-                                        "exp_alerts": alerts}]}]}, width=10_000))
-    assert PROMTOOL is not None
-    done = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    alerts = promtool_firing("simplified worse than legacy on the same inputs (shadow pairs: "
+                             "McNemar or sign test at 0.99)", ["slow_big"])
+    run_rule_tests(tmp_path, HealthPolicy(PairedRule()), series,
+                   {"AurumMigrationPaired": alerts})
     statuses, messages = {}, {}
     for name, latency in LEGACY_LATENCY.items():
         buckets = tuple((bound, count * 20.0) for bound, count in zip(

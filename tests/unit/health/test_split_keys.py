@@ -9,14 +9,11 @@ heavy keys is healthy by keys, where a test by calls would condemn it.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import aurum_otel.route as route_module
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
@@ -31,9 +28,9 @@ from aurum_otel.health import (
 )
 from aurum_otel.health.file import split_from_steps
 from aurum_otel.health.promql import routing_keys
-from aurum_otel.health.promrules import generate_rules
 from aurum_otel.router import BUCKETS, Decision, bucket, decide
 from aurum_otel.telemetry.aggregate import KEYS_KEPT, Aggregator
+from tests.unit.health.promtool import firing, needs_promtool, run_rule_tests
 
 NAME = "orders"
 
@@ -231,26 +228,12 @@ def _keyed_python(name: str) -> Status:
     return _split_result(stats).status  # type: ignore[no-any-return]
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@needs_promtool
 def test_the_generated_alert_judges_a_keyed_split_by_keys(tmp_path: Path) -> None:
-    alerts = [{"exp_labels": {"severity": "critical", "aurum_rollback": "true",
-                              "aurum_migration_name": name},
-               "exp_annotations": {
-                   "summary": f"migration {name}: authoritative split differs from the "
-                              "configured percent (sample-ratio mismatch at 0.999)",
-                   "description": "aurum-otel health rule over 5m; the controller rolls back "
-                                  "after consecutive unhealthy verdicts."}}
-              for name in sorted(KEYED_FIRING)]
-    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(SplitRule())))
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
-        "tests": [{"interval": "15s", "input_series": _keyed_series(),
-                   "alert_rule_test": [{"eval_time": "10m", "alertname": "AurumMigrationSplit",
-                                        "exp_alerts": alerts}]}],
-    }, width=10_000))
-    result = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    alerts = firing("authoritative split differs from the configured percent "
+                    "(sample-ratio mismatch at 0.999)", KEYED_FIRING)
+    run_rule_tests(tmp_path, HealthPolicy(SplitRule()), _keyed_series(),
+                   {"AurumMigrationSplit": alerts})
     statuses = {name: _keyed_python(name) for name in KEYED}
     assert {n for n, s in statuses.items() if s is Status.UNHEALTHY} == KEYED_FIRING
     assert statuses["keyed_one"] is Status.INCONCLUSIVE
@@ -268,7 +251,7 @@ def test_a_key_count_that_is_not_a_count_is_inconclusive(bad: float | None) -> N
     assert verdict.status is Status.INCONCLUSIVE
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@needs_promtool
 def test_keys_seen_by_many_processes_are_not_counted_many_times(tmp_path: Path) -> None:
     """Ten processes each saw the same 60 sticky keys, 3 of them on simplified (5 % at a
     configured 10 %: noise for 60 keys, chi-squared 1.67). Summed, 30 of 600 would read
@@ -287,28 +270,17 @@ def test_keys_seen_by_many_processes_are_not_counted_many_times(tmp_path: Path) 
             series.append({"series": f'aurum_migration_routing_keys{{{name},aurum_migration_'
                                      f'implementation="{implementation}",instance="p{process}"}}',
                            "values": f"{keys}x40"})
-    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(SplitRule())))
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
-        "tests": [{"interval": "15s", "input_series": series,
-                   "promql_expr_test": [
-                       {"expr": "aurum:migration_split_keys:sum", "eval_time": "10m",
-                        "exp_samples": [{"labels": 'aurum:migration_split_keys:sum'
-                                                   '{aurum_migration_name="fleet"}',
-                                         "value": 60}]},
-                       {"expr": routing_keys("fleet"), "eval_time": "10m",
-                        "exp_samples": [
-                            {"labels": '{aurum_migration_name="fleet",'
-                                       'aurum_migration_implementation="legacy"}', "value": 57},
-                            {"labels": '{aurum_migration_name="fleet",'
-                                       'aurum_migration_implementation="simplified"}',
-                             "value": 3}]}],
-                   "alert_rule_test": [{"eval_time": "10m", "alertname": "AurumMigrationSplit",
-                                        "exp_alerts": []}]}],
-    }, width=10_000))
-    result = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    exprs = [
+        {"expr": "aurum:migration_split_keys:sum", "eval_time": "10m",
+         "exp_samples": [{"labels": 'aurum:migration_split_keys:sum{aurum_migration_name="fleet"}',
+                          "value": 60}]},
+        {"expr": routing_keys("fleet"), "eval_time": "10m", "exp_samples": [
+            {"labels": '{aurum_migration_name="fleet",aurum_migration_implementation="legacy"}',
+             "value": 57},
+            {"labels": '{aurum_migration_name="fleet",aurum_migration_implementation="simplified"}',
+             "value": 3}]}]
+    run_rule_tests(tmp_path, HealthPolicy(SplitRule()), series, {"AurumMigrationSplit": []},
+                   exprs)
     split = SplitStats(10, 1900, 100, 300, "hybrid 10%/0%", legacy_keys=57, simplified_keys=3)
     (python,) = SplitRule().check(WindowStats("fleet", 300, SideStats(1900), SideStats(100),
                                               split=split))

@@ -9,14 +9,10 @@ percent as the library is to export it (see the module docstring of health/split
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
-import yaml
 
 from aurum_otel.health import (
     ConfiguredSplit,
@@ -29,10 +25,8 @@ from aurum_otel.health import (
 )
 from aurum_otel.health.prometheus import PrometheusSource
 from aurum_otel.health.promql import configured_share, duration, routed, routing_keys
-from aurum_otel.health.promrules import generate_rules
+from tests.unit.health.promtool import firing, needs_promtool, run_rule_tests
 
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
 LABELS = "aurum_migration_role=\"authoritative\""
 
 # name -> (series, configured percent or None, Python's (legacy, simplified) in the window)
@@ -84,15 +78,8 @@ def _python(name: str) -> tuple[Status, str]:
 @needs_promtool
 def test_the_alert_and_the_source_queries_agree_with_the_python_rule(tmp_path: Path) -> None:
     rule = SplitRule()
-    alerts = []
-    for name in sorted(FIRING):
-        alerts.append({"exp_labels": {"severity": "critical", "aurum_rollback": "true",
-                                      "aurum_migration_name": name},
-                       "exp_annotations": {
-                           "summary": f"migration {name}: authoritative split differs from the "
-                                      f"configured percent (sample-ratio mismatch at 0.999)",
-                           "description": "aurum-otel health rule over 5m; the controller rolls "
-                                          "back after consecutive unhealthy verdicts."}})
+    alerts = firing("authoritative split differs from the configured percent "
+                    "(sample-ratio mismatch at 0.999)", FIRING)
     w = duration(300)
     exprs = []
     for name, (_, percent, (legacy, simplified)) in CASES.items():
@@ -105,18 +92,8 @@ def test_the_alert_and_the_source_queries_agree_with_the_python_rule(tmp_path: P
              "value": float(percent.split("x")[0]) / 100}]
         exprs.append({"expr": configured_share(w, name), "eval_time": "10m",
                       "exp_samples": share})
-    (tmp_path / "rules.yml").write_text(generate_rules(HealthPolicy(rule)))
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yml"], "evaluation_interval": "15s",
-        "tests": [{"interval": "15s", "input_series": _series(),
-                   "alert_rule_test": [{"eval_time": "10m", "alertname": "AurumMigrationSplit",
-                                        "exp_alerts": alerts}],
-                   "promql_expr_test": exprs}],
-    }, width=10_000))
-    assert PROMTOOL is not None
-    result = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_rule_tests(tmp_path, HealthPolicy(rule), _series(), {"AurumMigrationSplit": alerts},
+                   exprs)
     # the Python rule, on the very counts the source's queries returned above
     condemned = {name for name in CASES if _python(name)[0] is Status.UNHEALTHY}
     assert condemned == FIRING
