@@ -220,6 +220,10 @@ class RecordedNames:
         self.split_calls = f"aurum:migration_split_calls:increase{w}"
         self.split_simplified = f"aurum:migration_split_simplified:increase{w}"
         self.split_configured = f"aurum:migration_split_configured:ratio{w}"
+        # the step's distinct routing keys (of the process that saw the most: not windowed)
+        self.routing_keys = "aurum:migration_routing_keys:best"
+        self.split_keys = "aurum:migration_split_keys:sum"
+        self.split_keys_simplified = "aurum:migration_split_keys_simplified:sum"
         self.pairs_by_side = f"aurum:migration_pairs_by_side:increase{w}"
         self.pairs = f"aurum:migration_pairs:increase{w}"
         self.legacy_only_failed = f"aurum:migration_pairs_legacy_only_failed:increase{w}"

@@ -96,27 +96,28 @@ class SplitRule(Rule):
              "expr": f"sum by ({name}) ({side(names.routed, 'simplified')}) or {calls} * 0"},
             {"record": names.split_configured, "expr": promql.configured_share(w)},
             # Distinct routing keys of the step, of the process that saw the most of them.
-            {"record": KEYS_BY_SIDE, "expr": promql.routing_keys()},
-            {"record": keys_record(names), "expr": f"sum by ({name}) ({KEYS_BY_SIDE})"},
-            {"record": keys_record(names, "simplified"),
-             "expr": f"sum by ({name}) ({side(KEYS_BY_SIDE, 'simplified')})"
-                     f" or {keys_record(names)} * 0"},
+            {"record": names.routing_keys, "expr": promql.routing_keys()},
+            {"record": names.split_keys, "expr": f"sum by ({name}) ({names.routing_keys})"},
+            {"record": names.split_keys_simplified,
+             "expr": f"sum by ({name}) ({side(names.routing_keys, 'simplified')})"
+                     f" or {names.split_keys} * 0"},
         ]
 
     def alert(self, names: RecordedNames) -> tuple[str, str, str]:
-        n, p, keys = names.split_calls, names.split_configured, keys_record(names)
-        by_calls = self._mismatch(n, names.split_simplified, p)
-        by_keys = self._mismatch(keys, keys_record(names, "simplified"), p)
+        n, p, keys = names.split_calls, names.split_configured, names.split_keys
+        by_calls = self._mismatch(n, names.split_simplified, p, self.min_samples)
+        by_keys = self._mismatch(keys, names.split_keys_simplified, p, 1)
         expr = (f"(({by_calls}) unless on({promql.NAME}) ({keys} > 0))"
                 f" or (({by_keys}) and on({promql.NAME}) ({n} >= {self.min_samples}))")
         return (self.alert_name, expr,
                 f"authoritative split differs from the configured percent "
                 f"(sample-ratio mismatch at {self.confidence:g})")
 
-    def _mismatch(self, n: str, s: str, p: str) -> str:
-        """PromQL: ``s`` of ``n`` is a sample-ratio mismatch against share ``p``."""
+    def _mismatch(self, n: str, s: str, p: str, least: int) -> str:
+        """PromQL: ``s`` of ``n`` (at least ``least``) is a sample-ratio mismatch against
+        share ``p``."""
         return (f"(({s} - {n} * {p}) ^ 2 / ({n} * {p} * (1 - {p})) > {self.critical:.10g})"
-                f" and {n} >= {1 if n.startswith(KEYS_PREFIX) else self.min_samples}"
+                f" and {n} >= {least}"
                 f" and ((({n} * {p} >= {self.min_expected:g})"
                 f" and ({n} * (1 - {p}) >= {self.min_expected:g}))"
                 f" or ({p} * (1 - {p}) == 0))")
@@ -189,11 +190,3 @@ class SplitRule(Rule):
                           " key (a key served by both sides is counted on both)", observed)
         return result(Status.HEALTHY, f"{figures}: the split is as configured", observed)
 
-
-KEYS_PREFIX = "aurum:migration_split_keys"
-KEYS_BY_SIDE = "aurum:migration_routing_keys:best"
-
-
-def keys_record(names: RecordedNames, implementation: str = "") -> str:
-    """The recording rule of the step's distinct routing keys (all, or one side's)."""
-    return f"{KEYS_PREFIX}{'_' + implementation if implementation else ''}:sum"
