@@ -202,6 +202,22 @@ def pipeline() -> Pipeline:
                     Collector(health_url, dict(_IMPORT_ENV)), otlp, dict(_IMPORT_ENV))
 
 
+def run_script(pipeline: Pipeline, state_dir: Path, source: str, *args: str,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``source`` as a short-lived app (``argv``: ``args``), exporting to ``pipeline``
+    over gRPC with its phase store in ``state_dir``; it must exit 0."""
+    script = state_dir / "app.py"
+    script.write_text(source)
+    env = {k: v for k, v in {**os.environ, **pipeline.server_env}.items()
+           if not k.startswith("AURUM_") or k.startswith("AURUM_OTEL_")}
+    env.update({"AURUM_STATE_DIR": str(state_dir), "PYTHONPATH": str(ROOT),
+                "AURUM_EXIT_BUDGET": "10", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    result = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True,
+                            text=True, timeout=timeout, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 class AppProcess:
     """``apps/app.py`` in a subprocess: JSON commands in on stdin, JSON answers out on stdout."""
 

@@ -5,9 +5,6 @@ rolled back: before the failing calls, healthy or not judged; after them, a roll
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from click.testing import CliRunner
 from aurum_otel import FileStore, Phase, Rollout
 from aurum_otel.cli import cli
 from aurum_otel.health.prometheus import PrometheusSource
-from tests.integration.conftest import Pipeline, wait_for
+from tests.integration.conftest import Pipeline, run_script, wait_for
 from tests.integration.test_prometheus_first_sample import APP
 
 
@@ -26,17 +23,8 @@ def test_the_replay_finds_the_moment_a_bad_release_would_have_rolled_back(
     migration = f"backtest_{unique}"
     FileStore.in_dir(tmp_path).transition(migration, Phase.SIMPLIFIED, Rollout(), actor="test",
                                           reason="advance, then fail at once")
-    script = tmp_path / "app.py"
-    script.write_text(APP)  # 100 failing then 30 good simplified calls, one export at exit
-    root = str(Path(__file__).resolve().parents[2])
-    env = {k: v for k, v in {**os.environ, **pipeline.server_env}.items()
-           if not k.startswith("AURUM_") or k.startswith("AURUM_OTEL_")}
-    env.update({"AURUM_STATE_DIR": str(tmp_path), "PYTHONPATH": root, "AURUM_EXIT_BUDGET": "10",
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
-    before = time.time()
-    result = subprocess.run([sys.executable, str(script), migration, pipeline.otlp_endpoint],
-                            env=env, capture_output=True, text=True, timeout=120, cwd=root)
-    assert result.returncode == 0, result.stderr
+    before = time.time()  # the app: 100 failing then 30 good simplified calls, one export
+    run_script(pipeline, tmp_path, APP, migration, pipeline.otlp_endpoint)
     source = PrometheusSource(pipeline.prometheus.url)
     wait_for(lambda: source.stats(migration, 300).simplified.calls >= 130 or None, timeout=60,
              interval=0.5, what=f"{migration}'s calls in Prometheus")

@@ -7,9 +7,6 @@ goes pending; equal implementations are healthy everywhere."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -20,7 +17,7 @@ import pytest
 from aurum_otel import FileStore, Phase, Rollout
 from aurum_otel.health import HealthPolicy, PairedRule, Status
 from aurum_otel.health.prometheus import PrometheusSource
-from tests.integration.conftest import Pipeline, wait_for
+from tests.integration.conftest import Pipeline, run_script, wait_for
 
 ALERT = "AurumMigrationPaired"
 APP = textwrap.dedent("""
@@ -76,16 +73,8 @@ APP = textwrap.dedent("""
 def _run(pipeline: Pipeline, tmp_path: Path, migration: str, mode: str) -> dict[str, Any]:
     FileStore.in_dir(tmp_path).transition(migration, Phase.HYBRID, Rollout(percent=0, compare=100),
                                           actor="test", reason="shadow step")
-    script = tmp_path / "app.py"
-    script.write_text(APP)
-    root = str(Path(__file__).resolve().parents[2])
-    env = {k: v for k, v in {**os.environ, **pipeline.server_env}.items()
-           if not k.startswith("AURUM_") or k.startswith("AURUM_OTEL_")}
-    env.update({"AURUM_STATE_DIR": str(tmp_path), "PYTHONPATH": root, "AURUM_EXIT_BUDGET": "10",
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
-    result = subprocess.run([sys.executable, str(script), migration, pipeline.otlp_endpoint, mode],
-                            env=env, capture_output=True, text=True, timeout=180, cwd=root)
-    assert result.returncode == 0, result.stderr
+    result = run_script(pipeline, tmp_path, APP, migration, pipeline.otlp_endpoint, mode,
+                        timeout=180)
     local: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return local
 

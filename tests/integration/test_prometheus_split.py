@@ -4,9 +4,6 @@ gauge reach Prometheus, and the Prometheus source alone judges a keyed split by 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,7 @@ from typing import Any
 from aurum_otel import FileStore, Phase, Rollout
 from aurum_otel.health import HealthPolicy, Status
 from aurum_otel.health.prometheus import PrometheusSource
-from tests.integration.conftest import Pipeline, wait_for
+from tests.integration.conftest import Pipeline, run_script, wait_for
 
 APP = textwrap.dedent("""
     import sys
@@ -49,16 +46,7 @@ APP = textwrap.dedent("""
 def _run(pipeline: Pipeline, tmp_path: Path, migration: str, mode: str) -> PrometheusSource:
     FileStore.in_dir(tmp_path).transition(migration, Phase.HYBRID, Rollout(percent=10, compare=0),
                                           actor="test", reason="10 %")
-    script = tmp_path / "app.py"
-    script.write_text(APP)
-    root = str(Path(__file__).resolve().parents[2])
-    env = {k: v for k, v in {**os.environ, **pipeline.server_env}.items()
-           if not k.startswith("AURUM_") or k.startswith("AURUM_OTEL_")}
-    env.update({"AURUM_STATE_DIR": str(tmp_path), "PYTHONPATH": root, "AURUM_EXIT_BUDGET": "10",
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
-    result = subprocess.run([sys.executable, str(script), migration, pipeline.otlp_endpoint, mode],
-                            env=env, capture_output=True, text=True, timeout=120, cwd=root)
-    assert result.returncode == 0, result.stderr
+    run_script(pipeline, tmp_path, APP, migration, pipeline.otlp_endpoint, mode)
     source = PrometheusSource(pipeline.prometheus.url)  # no store: the gauge says what was set
     gauge = f'aurum_migration_rollout_percent{{aurum_migration_name="{migration}"}}'
     (sample,), _ = wait_for(lambda: source.query(gauge) or None, timeout=60, interval=0.5,
