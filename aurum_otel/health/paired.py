@@ -25,7 +25,7 @@ A source without pair figures (or a window without pairs) does not judge.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -129,7 +129,7 @@ class PairedRule(Rule):
                                                                    stats.source)),
                 self.latency(pairs, stats.window, stats.queries.get("paired:latency",
                                                                     stats.source),
-                             stats.quantile(Implementation.LEGACY, 0.5))]
+                             lambda: stats.quantile(Implementation.LEGACY, 0.5))]
 
     def errors(self, pairs: PairStats, window: float, query: str) -> RuleResult:
         b, c = pairs.legacy_only_failed, pairs.simplified_only_failed
@@ -151,8 +151,9 @@ class PairedRule(Rule):
                           increase, self.max_increase, window, samples, query)
 
     def latency(self, pairs: PairStats, window: float, query: str,
-                legacy_p50: float | None = None) -> RuleResult:
-        """The sign test and the median ratio; ``legacy_p50`` (seconds) tells whether the
+                legacy_p50: float | Callable[[], float | None] | None = None) -> RuleResult:
+        """The sign test and the median ratio; ``legacy_p50`` (seconds, or how to get it: asked
+        only for a significant slowdown, a query on the Prometheus source) tells whether the
         slowdown matters (``None``: unknown, so only a ``min_increase`` of 0 can condemn)."""
         untied = pairs.slower + pairs.faster
         samples = {"pairs": pairs.pairs, "slower": pairs.slower, "faster": pairs.faster}
@@ -162,10 +163,12 @@ class PairedRule(Rule):
             return RuleResult(name, Status.INCONCLUSIVE,
                               f"{untied:g} untied shadow pairs, {self.min_samples} needed",
                               median, self.max_ratio, window, samples, query)
-        if legacy_p50 is not None and not (math.isfinite(legacy_p50) and legacy_p50 >= 0):
-            legacy_p50 = None  # NaN (an empty window), negative or infinite: not a latency
         z = sign_z(pairs.slower, pairs.faster)
         slower = z > self.critical and median > self.max_ratio
+        if callable(legacy_p50):
+            legacy_p50 = legacy_p50() if slower and self.min_increase > 0 else None
+        if legacy_p50 is not None and not (math.isfinite(legacy_p50) and legacy_p50 >= 0):
+            legacy_p50 = None  # NaN (an empty window), negative or infinite: not a latency
         message = (f"simplified slower in {pairs.slower / untied:.0%} of {untied:g} pairs "
                    f"(sign test z = {z:.3g}, significant above {self.critical:.3g}), median "
                    f"ratio {median:.2g}x (at most {self.max_ratio:g}x)")

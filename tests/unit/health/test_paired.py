@@ -143,3 +143,23 @@ def test_a_slowdown_counts_only_where_it_matters() -> None:
     assert PairedRule(min_increase=0).latency(slow, 300, "x").status is Status.UNHEALTHY
     assert HealthPolicy.from_yaml("rules: [{paired: {min_increase: 0.05}}]").rules.rules == (  # type: ignore[attr-defined]
         PairedRule(min_increase=0.05),)
+
+
+def test_legacys_median_is_asked_only_for_a_significant_slowdown() -> None:
+    """On the Prometheus source each quantile is a query: healthy pairs need none."""
+    class Backend:
+        asked = 0
+
+        def quantile(self, implementation: object, q: float) -> float | None:
+            Backend.asked += 1
+            return 0.020
+
+        def query(self, q: float) -> str:
+            return "q"
+
+    even = PairStats(400, 0, 0, 200, 200, ((1.0, 200), (2.0, 400), (float("inf"), 400)))
+    slow = PairStats(400, 0, 0, 400, 0, ((1.5, 0), (2.0, 400), (float("inf"), 400)))
+    PairedRule().check(WindowStats("m", 300, pairs=even, backend=Backend()))
+    assert Backend.asked == 0
+    _, latency = PairedRule().check(WindowStats("m", 300, pairs=slow, backend=Backend()))
+    assert Backend.asked == 1 and latency.status is Status.UNHEALTHY
