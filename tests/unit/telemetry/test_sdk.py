@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import opentelemetry.attributes as sdk_attributes
+import pytest
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, Span, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -179,3 +181,27 @@ def test_a_known_attribute_goes_in_as_set_attribute_would() -> None:
     span.end()
     (done,) = exporter.get_finished_spans()
     assert len(done.attributes or {}) == 4 and done.dropped_attributes == 1
+
+
+def test_the_fast_path_skips_the_sdks_per_value_validation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the fast path is for: aurum-otel's own values are not validated again per span."""
+    cleaned: list[object] = []
+    original = sdk_attributes._clean_attribute_value
+
+    def counting(value: Any, limit: Any) -> Any:
+        cleaned.append(value)
+        return original(value, limit)
+
+    monkeypatch.setattr(sdk_attributes, "_clean_attribute_value", counting)
+    provider, exporter = _provider()
+    tracer = provider.get_tracer("t")
+    start_span(tracer, "public", ATTRIBUTES).end()
+    assert cleaned  # the public path validates
+    cleaned.clear()
+    span = start_span(tracer, "late", ATTRIBUTES, after_start=True)
+    set_known_attribute(span, "aurum.migration.comparison", "match")
+    span.end()
+    assert cleaned == []
+    assert dict(exporter.get_finished_spans()[-1].attributes or {}) == {
+        **ATTRIBUTES, "aurum.migration.comparison": "match"}
