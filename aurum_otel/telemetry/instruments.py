@@ -25,12 +25,7 @@ from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 from aurum_otel.telemetry import semconv
 from aurum_otel.telemetry.aggregate import Aggregator, ComparisonKey
 from aurum_otel.telemetry.meters import UNLINKED, VERSION, meters_of
-from aurum_otel.telemetry.sdk import (
-    add_event_at,
-    attributes_after_start,
-    frozen_attributes,
-    start_span,
-)
+from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes, span_starter
 
 __all__ = ["Attributes", "InstrumentSet", "Instruments", "feature_flag_event",
            "monitoring_explicitly_on"]
@@ -64,7 +59,7 @@ class Instruments:
         self.tracer = trace.get_tracer(
             semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
         )
-        self.late_attributes = attributes_after_start(self.tracer)
+        self._start = span_starter(self.tracer)
         self._lock = threading.Lock()
         self._span_attrs: dict[tuple[Any, ...], Attributes] = {}
         self._event_attrs: dict[tuple[str, Phase, str | None, str | None], Any] = {}
@@ -85,14 +80,13 @@ class Instruments:
         clone.tracer = trace.get_tracer(
             semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
         )
-        clone.late_attributes = attributes_after_start(clone.tracer)
+        clone._start = span_starter(clone.tracer)
         return clone
 
     def start_span(self, name: str, attributes: Attributes, context: Context | None = None
                    ) -> Span:
-        """Start a span with aurum-otel's cached attributes (see :func:`sdk.start_span`)."""
-        return start_span(self.tracer, name, attributes, context,  # type: ignore[no-any-return]
-                          after_start=self.late_attributes)
+        """Start a span with aurum-otel's cached attributes (see :func:`sdk.span_starter`)."""
+        return self._start(name, attributes, context)  # type: ignore[no-any-return]
 
     @property
     def transitions(self) -> Any:

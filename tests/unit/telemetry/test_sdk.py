@@ -7,8 +7,9 @@ from typing import Any
 
 import opentelemetry.attributes as sdk_attributes
 import pytest
+from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, Span, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import Event, Span, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
@@ -18,15 +19,24 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
+    TraceIdRatioBased,
 )
-from opentelemetry.trace import INVALID_SPAN
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    NonRecordingSpan,
+    SpanContext,
+    TraceFlags,
+    TraceState,
+)
 
 from aurum_otel import migrated, testing
 from aurum_otel.telemetry.sdk import (
+    _Straight,
     add_event_at,
     attributes_after_start,
     frozen_attributes,
     set_known_attribute,
+    span_starter,
     start_span,
     start_time_of,
 )
@@ -205,3 +215,163 @@ def test_the_fast_path_skips_the_sdks_per_value_validation(
     assert cleaned == []
     assert dict(exporter.get_finished_spans()[-1].attributes or {}) == {
         **ATTRIBUTES, "aurum.migration.comparison": "match"}
+
+
+# span_starter: the SDK's own spans, started straight
+
+
+def _straight_and_public(**kwargs: Any) -> tuple[Any, Any, InMemorySpanExporter]:
+    provider, exporter = _provider(**kwargs)
+    tracer = provider.get_tracer("t")
+    return span_starter(tracer), tracer, exporter
+
+
+def test_a_straight_span_is_the_sdks_own_span_with_the_same_fields() -> None:
+    start, tracer, _ = _straight_and_public()
+    assert isinstance(start, _Straight), CHANGED.format(
+        what="Span's constructor or Tracer.start_span (the probe built both ways differs)")
+    straight = start("s", ATTRIBUTES)
+    public = tracer.start_span("s", attributes=ATTRIBUTES)
+    assert type(straight) is type(public) and isinstance(straight, Span)
+    assert vars(straight).keys() == vars(public).keys()
+    for key, value in vars(public).items():
+        assert type(vars(straight)[key]) is type(value), key
+        if key not in ("_context", "_start_time", "_attributes", "_events", "_links", "_lock"):
+            assert vars(straight)[key] == value, key
+    for key in ("_attributes", "_events", "_links"):
+        assert vars(vars(straight)[key]).keys() == vars(vars(public)[key]).keys()
+    assert straight._attributes is not public._attributes  # type: ignore[attr-defined]
+    assert straight._lock is not public._lock  # type: ignore[attr-defined]
+
+
+def test_straight_spans_export_exactly_what_the_public_path_does() -> None:
+    start, tracer, exporter = _straight_and_public()
+    root = start("migrate orders", ATTRIBUTES)
+    child = start("shadow orders", ATTRIBUTES, trace.set_span_in_context(root))
+    set_known_attribute(child, "aurum.migration.comparison", "match")
+    child.add_event("e", {"k": "v"})
+    child.end()
+    root.end()
+    public_root = tracer.start_span("migrate orders", attributes=ATTRIBUTES)
+    public_child = tracer.start_span("shadow orders", trace.set_span_in_context(public_root),
+                                     attributes=ATTRIBUTES)
+    public_child.set_attribute("aurum.migration.comparison", "match")
+    public_child.add_event("e", {"k": "v"})
+    public_child.end()
+    public_root.end()
+    mine_child, mine_root, their_child, their_root = exporter.get_finished_spans()
+    for mine, theirs in ((mine_root, their_root), (mine_child, their_child)):
+        assert (mine.name, mine.kind, mine.status.status_code, mine.resource,
+                mine.instrumentation_scope) == (theirs.name, theirs.kind,
+                                                theirs.status.status_code, theirs.resource,
+                                                theirs.instrumentation_scope)
+        assert dict(mine.attributes or {}) == dict(theirs.attributes or {})
+        assert [(e.name, dict(e.attributes or {})) for e in mine.events] == [
+            (e.name, dict(e.attributes or {})) for e in theirs.events]
+        assert mine.context.trace_flags == theirs.context.trace_flags
+        assert mine.context.trace_flags.sampled and mine.context.trace_flags.random_trace_id
+        assert mine.start_time is not None and mine.end_time is not None
+        assert mine.start_time <= mine.end_time
+    assert mine_root.parent is None and mine_child.parent == mine_root.context
+    assert mine_child.context.trace_id == mine_root.context.trace_id
+    assert mine_root.context.span_id != mine_child.context.span_id
+    assert mine_root.context.trace_id != their_root.context.trace_id  # a new trace each root
+
+
+def test_a_straight_span_under_a_remote_parent_keeps_its_trace_and_state() -> None:
+    start, _, exporter = _straight_and_public()
+    remote = SpanContext(0x1234, 0x5678, True, TraceFlags(TraceFlags.SAMPLED),
+                         TraceState([("vendor", "value")]))
+    span = start("migrate orders", ATTRIBUTES, trace.set_span_in_context(NonRecordingSpan(remote)))
+    span.end()
+    (done,) = exporter.get_finished_spans()
+    assert done.context.trace_id == 0x1234 and done.parent == remote
+    assert done.context.trace_state == remote.trace_state
+    assert not done.context.trace_flags.random_trace_id  # as the parent said
+
+
+def test_a_straight_span_asks_the_sampler_and_keeps_a_ratio() -> None:
+    start, _, exporter = _straight_and_public(sampler=TraceIdRatioBased(0.25))
+    spans = [start("s", ATTRIBUTES) for _ in range(4000)]
+    recorded = sum(span.is_recording() for span in spans)
+    for span in spans:
+        span.end()
+    assert 800 < recorded < 1200  # one sampler decision per span, not two
+    assert len(exporter.get_finished_spans()) == recorded
+    unsampled = next(span for span in spans if not span.is_recording())
+    assert not unsampled.get_span_context().trace_flags.sampled
+    assert unsampled.get_span_context().is_valid  # ids for propagation, as the SDK's
+
+
+def test_processors_see_a_straight_span_start_with_its_attributes() -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Watching(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            seen.append(dict(span.attributes or {}))
+
+    provider, _ = _provider()
+    provider.add_span_processor(Watching())
+    start = span_starter(provider.get_tracer("t"))
+    assert isinstance(start, _Straight)
+    start("s", ATTRIBUTES).end()
+    assert seen == [ATTRIBUTES]
+
+
+def test_a_user_span_inside_a_straight_span_is_its_child() -> None:
+    start, tracer, exporter = _straight_and_public()
+    span = start("migrate orders", ATTRIBUTES)
+    with trace.use_span(span, end_on_exit=True), tracer.start_as_current_span("user"):
+        trace.get_current_span().set_attribute("user.key", "v")
+    user, outer = exporter.get_finished_spans()
+    assert user.parent == outer.context and dict(user.attributes or {}) == {"user.key": "v"}
+
+
+def test_straight_start_steps_aside_where_it_cannot_hold_the_sdks_promises() -> None:
+    provider, exporter = _provider(span_limits=SpanLimits(max_span_attributes=2))
+    start = span_starter(provider.get_tracer("t"))
+    start("limited", ATTRIBUTES).end()
+    (span,) = exporter.get_finished_spans()
+    assert len(span.attributes or {}) == 2 and span.dropped_attributes == 2  # as the SDK does
+    provider, exporter = _provider(span_limits=SpanLimits(max_attribute_length=3))
+    span_starter(provider.get_tracer("t"))("short", ATTRIBUTES).end()
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes or {})["aurum.migration.name"] == "ord"
+    provider, exporter = _provider(sampler=ALWAYS_OFF)
+    off = span_starter(provider.get_tracer("t"))("off", ATTRIBUTES)
+    assert not off.is_recording()
+    off.end()
+    assert exporter.get_finished_spans() == ()
+    sampler = _ReadingSampler()
+    provider, _ = _provider(sampler=ParentBased(sampler))
+    assert not isinstance(span_starter(provider.get_tracer("t")), _Straight)
+    span_starter(provider.get_tracer("t"))("read", ATTRIBUTES).end()
+    assert sampler.seen == [ATTRIBUTES]
+
+
+def test_a_disabled_tracer_gets_no_recording_span_from_the_straight_start() -> None:
+    provider, exporter = _provider()
+    tracer = provider.get_tracer("t")
+    start = span_starter(tracer)
+    tracer._tracer_config = type(tracer._tracer_config)(is_enabled=False)  # type: ignore[attr-defined]
+    span = start("off", ATTRIBUTES)
+    assert not span.is_recording()
+    span.end()
+    assert exporter.get_finished_spans() == ()
+
+
+def test_an_sdk_whose_span_differs_gets_the_tracers_own_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Span.__init__
+
+    def with_a_new_field(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._something_new = []
+
+    monkeypatch.setattr(Span, "__init__", with_a_new_field)
+    provider, exporter = _provider()
+    start = span_starter(provider.get_tracer("t"))
+    assert not isinstance(start, _Straight)
+    start("s", ATTRIBUTES).end()
+    (done,) = exporter.get_finished_spans()
+    assert dict(done.attributes or {}) == ATTRIBUTES
