@@ -1,7 +1,6 @@
 """The one place aurum-otel reaches past the OpenTelemetry API into the SDK's span internals.
 
-Two things the API does not offer, both measured on the hot path
-(``benchmarks/profile_hot_path.py``):
+What the API does not offer, each measured on the hot path (``benchmarks/profile_hot_path.py``):
 
 - :func:`add_event_at`: an event whose attributes were validated once and are shared. The public
   ``span.add_event`` validates the same three attributes on every call (about 6.5 µs against
@@ -16,13 +15,17 @@ Two things the API does not offer, both measured on the hot path
   of the SDK's own, which never read attributes, and within the span limits; otherwise the
   public ``start_span(attributes=...)``. A span processor's ``on_start`` sees the span without
   them (the SDK's processors do nothing there; ``on_end``, where exporters read, sees them).
+  Used where :func:`span_starter` cannot start a span straight (an SDK it was not written for).
 
 - :func:`span_starter`: for a tracer of the SDK with one of the SDK's own samplers, spans started
   the way the SDK's ``Tracer.start_span`` starts them (the tracer's sampler, id generator,
   internal metrics and span processors, in that order) minus its generality: the SDK's own span
   class with every field its constructor sets, built straight, aurum-otel's attributes already in
   the table when the processors' ``on_start`` sees the span (about 5 µs of a span's ~16). Used
-  only where a probe span built both ways has the same fields, of the same types and values.
+  only where a probe span built by the SDK's constructor and one built here have the same
+  fields, of the same types (the tracer's shared ones taken from the probe); the span is then an
+  instance of the SDK's own class, so everything that reads or changes it (``set_attribute``,
+  ``record_exception``, ``end``, processors, exporters) is the SDK's code.
 
 All fall back to the public API when the span is not the SDK's, and
 ``tests/unit/telemetry/test_sdk.py`` fails loudly if the SDK changes any.
