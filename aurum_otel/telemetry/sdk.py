@@ -205,7 +205,9 @@ class _Straight:
                 or parent.__class__ is not SpanContext or tracer.sampler is not
                 self._shared["_sampler"] or (self._max_attributes is not None
                                              and len(attributes) > self._max_attributes)):
-            return start_span(tracer, name, attributes, context, after_start=True)
+            # where it cannot hold the SDK's promises (limits, a sampler put on later): the
+            # SDK's own start, which gives the sampler and on_start the attributes
+            return tracer.start_span(name, context=context, attributes=attributes)
         ids = tracer.id_generator
         if parent.is_valid:
             trace_id, random = parent.trace_id, parent.trace_flags.random_trace_id
@@ -239,7 +241,9 @@ class _Straight:
         events.__dict__.update(dropped=0, _dq=deque(maxlen=self._max_events), _lock=_Lock())
         links = _new(_BoundedList)
         links.__dict__.update(dropped=0, _dq=deque(maxlen=self._max_links), _lock=_Lock())
-        fields.update(_name=name, _context=span_context, _parent=parent, _start_time=None,
+        # the tracer's resource now (the provider updates it, e.g. in a forked worker)
+        fields.update(_name=name, _resource=self._tracer.resource, _context=span_context,
+                      _parent=parent, _start_time=None,
                       _attributes=table, _events=events, _links=links, _lock=_Lock(),
                       _record_end_metrics=end_metrics)
         return span

@@ -294,11 +294,11 @@ def test_a_straight_span_asks_the_sampler_and_keeps_a_ratio() -> None:
     start, _, exporter = _straight_and_public(sampler=TraceIdRatioBased(0.25))
     spans = [start("s", ATTRIBUTES) for _ in range(4000)]
     recorded = sum(span.is_recording() for span in spans)
+    unsampled = next(span for span in spans if not span.is_recording())
     for span in spans:
         span.end()
     assert 800 < recorded < 1200  # one sampler decision per span, not two
     assert len(exporter.get_finished_spans()) == recorded
-    unsampled = next(span for span in spans if not span.is_recording())
     assert not unsampled.get_span_context().trace_flags.sampled
     assert unsampled.get_span_context().is_valid  # ids for propagation, as the SDK's
 

@@ -270,12 +270,7 @@ def test_processors_see_at_start_what_the_sdk_shows_them(
 
 # ------------------------------------------------------------------ divergences found (bugs)
 
-_RESOURCE_BUG = ("BUG (fix in the bf066a7 review report): _Straight copies the tracer's resource "
-                 "once, at span_starter(); the SDK reads tracer.resource on every span, and "
-                 "TracerProvider updates it (after a fork: a new service.instance.id)")
 
-
-@pytest.mark.xfail(strict=True, reason=_RESOURCE_BUG)
 def test_a_resource_the_provider_updates_is_on_the_next_straight_span() -> None:
     straight, public = _twins()
     for side in (straight, public):
@@ -287,7 +282,6 @@ def test_a_resource_the_provider_updates_is_on_the_next_straight_span() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
-@pytest.mark.xfail(strict=True, reason=_RESOURCE_BUG)
 def test_a_forked_worker_straight_span_has_the_workers_service_instance_id() -> None:
     """A pre-forking server (gunicorn): the SDK gives each worker its own service.instance.id;
     aurum-otel's spans must carry it, as the user's own spans in the same worker do."""
@@ -312,13 +306,7 @@ def test_a_forked_worker_straight_span_has_the_workers_service_instance_id() -> 
     assert ours == users
 
 
-_LIMITED_BUG = ("BUG (fix in the bf066a7 review report): where _Straight steps aside (span "
-                "limits, a replaced sampler) it starts the span bare and adds aurum-otel's "
-                "attributes after on_start; the SDK's start_span gives them to the sampler and "
-                "shows them to on_start")
 
-
-@pytest.mark.xfail(strict=True, reason=_LIMITED_BUG)
 @pytest.mark.parametrize("limits", [SpanLimits(max_span_attributes=2),
                                     SpanLimits(max_span_attribute_length=10)],
                          ids=["few-attributes", "short-values"])
@@ -345,7 +333,6 @@ class _Reading(Sampler):
         return "reading"
 
 
-@pytest.mark.xfail(strict=True, reason=_LIMITED_BUG)
 def test_a_sampler_put_on_the_tracer_later_sees_aurum_otels_attributes() -> None:
     straight, public = _twins()
     for side in (straight, public):
