@@ -230,22 +230,47 @@ class _Straight:
 
     def build(self, name: str, span_context: Any, parent: Any, attributes: Mapping[str, str],
               end_metrics: Any) -> Any:
-        """The SDK's span object, not started: every field its constructor would set."""
+        """The SDK's span object, not started: every field its constructor would set, stored in
+        the order it stores them (so the object is laid out as the SDK's own: no separate
+        attribute dict, no extra object for the garbage collector)."""
+        shared = self._shared
         span = _new(_SdkSpan)
-        fields = span.__dict__
-        fields.update(self._shared)
+        span._name = name
+        span._context = span_context
+        span._kind = shared["_kind"]
+        span._instrumentation_info = shared["_instrumentation_info"]
+        span._instrumentation_scope = shared["_instrumentation_scope"]
+        span._parent = parent
+        span._start_time = None
+        span._end_time = None
         table = _new(_BoundedAttributes)
-        table.__dict__.update(_dict=dict(attributes), maxlen=self._max_attributes, dropped=0,
-                              max_value_len=self._max_value, _lock=_Lock(), _immutable=False)
+        table._dict = dict(attributes)
+        table.maxlen = self._max_attributes
+        table.dropped = 0
+        table.max_value_len = self._max_value
+        table._lock = _Lock()
+        table._immutable = False
+        span._attributes = table
         events = _new(_BoundedList)
-        events.__dict__.update(dropped=0, _dq=deque(maxlen=self._max_events), _lock=_Lock())
+        events.dropped = 0
+        events._dq = deque(maxlen=self._max_events)
+        events._lock = _Lock()
+        span._events = events
         links = _new(_BoundedList)
-        links.__dict__.update(dropped=0, _dq=deque(maxlen=self._max_links), _lock=_Lock())
-        # the tracer's resource now (the provider updates it, e.g. in a forked worker)
-        fields.update(_name=name, _resource=self._tracer.resource, _context=span_context,
-                      _parent=parent, _start_time=None,
-                      _attributes=table, _events=events, _links=links, _lock=_Lock(),
-                      _record_end_metrics=end_metrics)
+        links.dropped = 0
+        links._dq = deque(maxlen=self._max_links)
+        links._lock = _Lock()
+        span._links = links
+        span._resource = self._tracer.resource  # now: the provider updates it (after a fork)
+        span._status = shared["_status"]
+        span._sampler = shared["_sampler"]
+        span._trace_config = shared["_trace_config"]
+        span._record_exception = shared["_record_exception"]
+        span._set_status_on_exception = shared["_set_status_on_exception"]
+        span._span_processor = shared["_span_processor"]
+        span._limits = shared["_limits"]
+        span._lock = _Lock()
+        span._record_end_metrics = end_metrics
         return span
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 from typing import Any
 
@@ -375,3 +376,17 @@ def test_an_sdk_whose_span_differs_gets_the_tracers_own_start(
     start("s", ATTRIBUTES).end()
     (done,) = exporter.get_finished_spans()
     assert dict(done.attributes or {}) == ATTRIBUTES
+
+
+def test_a_straight_span_is_laid_out_as_the_sdks_own() -> None:
+    """No separate attribute dict per object (the SDK's constructor keeps its fields inline):
+    a straight span adds no object for the garbage collector that the SDK's does not."""
+    start, tracer, _ = _straight_and_public()
+    straight, public = start("s", ATTRIBUTES), tracer.start_span("s", attributes=ATTRIBUTES)
+
+    def shape(span: Any) -> list[list[str]]:
+        return [sorted(type(ref).__name__ for ref in gc.get_referents(obj))
+                for obj in (span, span._attributes, span._events, span._links)]
+
+    assert shape(straight) == shape(public)
+    assert not any(name == "dict" for name in shape(straight)[0])
