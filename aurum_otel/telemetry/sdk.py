@@ -251,12 +251,12 @@ class _Straight:
         table._lock = _Lock()
         table._immutable = False
         span._attributes = table
-        events = _new(_BoundedList)
+        events: Any = _new(_BoundedList)
         events.dropped = 0
         events._dq = deque(maxlen=self._max_events)
         events._lock = _Lock()
         span._events = events
-        links = _new(_BoundedList)
+        links: Any = _new(_BoundedList)
         links.dropped = 0
         links._dq = deque(maxlen=self._max_links)
         links._lock = _Lock()
