@@ -80,16 +80,15 @@ class Invocation:
             self._shadow_args = self._snapshot_inputs()
         if self.monitored:
             instruments = self.instruments
-            # With a sync shadow, the call is usually closed by a shadow worker: the outcome and
-            # the feature-flag event (stamped with the start time) are added then, off the
-            # caller's path. Routing attributes are always set at the start, for samplers.
+            # With a sync shadow, the call is usually closed by a shadow worker: the feature-flag
+            # event (stamped with the start time) is added then, off the caller's path. Routing
+            # attributes and the usual outcome (only an error or a fallback changes it) are set
+            # at the start, for samplers and processors.
             self._tags_pending = decision.shadow is not None and not self.is_async
             span = instruments.start_span(
                 router.span_name,
                 instruments.span_attributes(
-                    router.name, decision.phase, self.implementation, self.state.source,
-                    outcome=not self._tags_pending,
-                ),
+                    router.name, decision.phase, self.implementation, self.state.source),
             )
             if span.is_recording():
                 if not self._tags_pending:
@@ -204,7 +203,8 @@ class Invocation:
             return
         if (outcome is not Outcome.SUCCESS or self._tags_pending) and span.is_recording():
             self._add_pending_event(span)
-            set_known_attribute(span, semconv.ATTR_OUTCOME, outcome.value)
+            if outcome is not Outcome.SUCCESS:
+                set_known_attribute(span, semconv.ATTR_OUTCOME, outcome.value)
             if error is not None:
                 span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))

@@ -30,7 +30,7 @@ from opentelemetry.trace import (
     TraceState,
 )
 
-from aurum_otel import migrated, testing
+from aurum_otel import FileStore, Phase, Rollout, migrated, testing
 from aurum_otel.telemetry.sdk import (
     _Straight,
     add_event_at,
@@ -390,3 +390,36 @@ def test_a_straight_span_is_laid_out_as_the_sdks_own() -> None:
 
     assert shape(straight) == shape(public)
     assert not any(name == "dict" for name in shape(straight)[0])
+
+
+@pytest.mark.parametrize("phase", [Phase.LEGACY, Phase.HYBRID])
+def test_processors_see_a_routed_calls_attributes_and_usual_outcome_at_its_start(
+        tmp_path: Any, phase: Phase) -> None:
+    """What a span processor's ``on_start`` sees of a routed call: the routing attributes and the
+    usual outcome (``success``; only an error or a fallback changes it), in every phase."""
+    seen: dict[str, dict[str, Any]] = {}
+
+    class Watching(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            seen[span.name] = dict(span.attributes or {})
+
+    provider, exporter = _provider()
+    provider.add_span_processor(Watching())
+    store = FileStore.in_dir(tmp_path)
+    store.transition("orders", phase, Rollout(percent=0, compare=100), actor="t", reason="t")
+    with testing.CapturedTelemetry(store=store) as telemetry:
+        @migrated("orders", tracer_provider=provider)
+        def load() -> int:
+            return 1
+
+        @load.simplified
+        def _load_v2() -> int:
+            return 1
+
+        assert load() == 1
+        telemetry.wait_for_shadows()
+    assert seen["migrate orders"]["aurum.migration.outcome"] == "success"
+    assert seen["migrate orders"]["aurum.migration.phase"] == phase.value
+    done = {span.name: span for span in exporter.get_finished_spans()}
+    assert (done["migrate orders"].attributes or {})["aurum.migration.outcome"] == "success"
+    assert ("shadow orders" in done) is (phase is Phase.HYBRID)
