@@ -62,7 +62,7 @@ try:
     from opentelemetry.sdk.trace import _Span as _SdkSpan
     from opentelemetry.sdk.util import BoundedList as _BoundedList
 except ImportError:  # no SDK, or one without these: the tracer's own start_span
-    _SdkTracer = None  # type: ignore[assignment, misc]
+    _SdkTracer = _SdkSpan = None  # type: ignore[assignment, misc]
 
 __all__ = ["add_event_at", "attributes_after_start", "frozen_attributes", "set_known_attribute",
            "span_starter", "start_span", "start_time_of"]
@@ -83,6 +83,12 @@ def add_event_at(span: Any, name: str, attributes: Any, timestamp: int | None = 
     On the SDK's spans the shared, pre-validated attributes are attached as they are; on any
     other span, a plain ``add_event``.
     """
+    if span.__class__ is _SdkSpan and span._end_time is None:
+        # room left: appended as BoundedList.append would, without its lock (one writer: us)
+        queue = span._events._dq  # type: ignore[attr-defined]
+        if queue.maxlen is None or len(queue) < queue.maxlen:
+            queue.append(_SdkEvent(name, attributes, timestamp))
+            return
     add = getattr(span, "_add_event", None)
     if add is not None and _SdkEvent is not None:
         add(_SdkEvent(name, attributes, timestamp))
@@ -186,7 +192,7 @@ class _Straight:
     """Starts one tracer's spans as its ``start_span(name, context)`` would, attributes in."""
 
     __slots__ = ("_attributes_fit", "_max_attributes", "_max_events", "_max_links",
-                 "_max_value", "_shared", "_tracer")
+                 "_max_value", "_shared", "_static", "_tracer")
 
     def __init__(self, tracer: Any, shared: dict[str, Any]) -> None:
         self._tracer = tracer
@@ -197,6 +203,7 @@ class _Straight:
         self._max_links = limits.max_links
         self._attributes_fit = self._max_value is None or self._max_value >= _LONGEST
         self._shared = shared  # the tracer's, as the SDK's constructor set them on a probe
+        self._static = _static_decisions(tracer.sampler)
 
     def __call__(self, name: str, attributes: Mapping[str, str], context: Any = None) -> Any:
         tracer = self._tracer
@@ -213,20 +220,37 @@ class _Straight:
             trace_id, random = parent.trace_id, parent.trace_flags.random_trace_id
         else:
             parent, trace_id, random = None, ids.generate_trace_id(), ids.is_trace_id_random()
-        sampling = tracer.sampler.should_sample(context, trace_id, name, _INTERNAL, None, ())
-        decision = sampling.decision
+        decision = self._static_decision(parent)
+        if decision is not None:  # what the SDK's static sampler answers, without asking it
+            trace_state = None if parent is None else parent.trace_state
+            extra = None
+        else:
+            sampling = tracer.sampler.should_sample(context, trace_id, name, _INTERNAL, None, ())
+            decision, trace_state, extra = (sampling.decision, sampling.trace_state,
+                                            sampling.attributes)
         span_context = SpanContext(trace_id, ids.generate_span_id(), False,
-                                   _FLAGS[decision.is_sampled(), bool(random)],
-                                   sampling.trace_state)
+                                   _FLAGS[decision.is_sampled(), bool(random)], trace_state)
         end_metrics = tracer._tracer_metrics.start_span(parent, decision)
         if not decision.is_recording():
             return NonRecordingSpan(span_context)
         span = self.build(name, span_context, parent, attributes, end_metrics)
-        if sampling.attributes:  # none from the SDK's samplers; a subclass's, the SDK's way
-            span._attributes._set_items(sampling.attributes)
+        if extra:  # none from the SDK's samplers; a subclass's, the SDK's way
+            span._attributes._set_items(extra)
         span._start_time = time_ns()
         self._shared["_span_processor"].on_start(span, parent_context=context)
         return span
+
+    def _static_decision(self, parent: SpanContext | None) -> Any:
+        """The decision of the sampler that decides for ``parent`` (the valid parent, or
+        ``None`` for a root), where that is one of the SDK's static samplers (always on or off,
+        alone or as a parent-based delegate), which answers its fixed decision and the parent's
+        trace state; ``None`` where the sampler must be asked."""
+        static = self._static
+        if parent is None:
+            return static[0]
+        if parent.is_remote:
+            return static[1] if parent.trace_flags.sampled else static[2]
+        return static[3] if parent.trace_flags.sampled else static[4]
 
     def build(self, name: str, span_context: Any, parent: Any, attributes: Mapping[str, str],
               end_metrics: Any) -> Any:
@@ -272,6 +296,18 @@ class _Straight:
         span._lock = _Lock()
         span._record_end_metrics = end_metrics
         return span
+
+
+def _static_decisions(sampler: Any) -> tuple[Any, ...]:
+    """Per parent (none, remote sampled, remote not sampled, local sampled, local not sampled),
+    the fixed decision of the SDK's static sampler that decides for it, or ``None`` where another
+    sampler (a ratio, a user's) decides."""
+    def fixed(delegate: Any) -> Any:
+        return delegate._decision if type(delegate) is _StaticSampler else None
+
+    if type(sampler) is _ParentBased:
+        return tuple(fixed(getattr(sampler, name, None)) for name in _PARENT_BASED_DELEGATES)
+    return (fixed(sampler),) * 5
 
 
 def _same_object_graph(made: Any, built: Any) -> bool:

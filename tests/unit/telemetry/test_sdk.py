@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
+    StaticSampler,
     TraceIdRatioBased,
 )
 from opentelemetry.trace import (
@@ -423,3 +424,52 @@ def test_processors_see_a_routed_calls_attributes_and_usual_outcome_at_its_start
     done = {span.name: span for span in exporter.get_finished_spans()}
     assert (done["migrate orders"].attributes or {})["aurum.migration.outcome"] == "success"
     assert ("shadow orders" in done) is (phase is Phase.HYBRID)
+
+
+def test_the_sdks_static_samplers_decide_without_being_asked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ALWAYS_ON/ALWAYS_OFF (alone or as a parent-based delegate) answer a fixed decision and the
+    parent's trace state: the straight start gives that answer without the call; a ratio
+    sampler is asked."""
+    asked: list[str] = []
+    for kind in (ParentBased, StaticSampler, TraceIdRatioBased):
+        original = kind.should_sample
+
+        def counting(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            asked.append(type(self).__name__)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(kind, "should_sample", counting)
+    assert StaticSampler(Decision.DROP)._decision is Decision.DROP, CHANGED.format(
+        what="StaticSampler._decision")
+    start, tracer, _ = _straight_and_public()
+    root = start("root", ATTRIBUTES)
+    child = start("child", ATTRIBUTES, trace.set_span_in_context(root))
+    remote = SpanContext(0x1234, 0x5678, True, TraceFlags(TraceFlags.DEFAULT),
+                         TraceState([("vendor", "value")]))
+    dropped = start("dropped", ATTRIBUTES, trace.set_span_in_context(NonRecordingSpan(remote)))
+    assert asked == []
+    assert root.is_recording() and child.is_recording() and not dropped.is_recording()
+    assert dropped.get_span_context().trace_state == remote.trace_state
+    assert not dropped.get_span_context().trace_flags.sampled
+    public = tracer.start_span("public", trace.set_span_in_context(NonRecordingSpan(remote)))
+    assert not public.is_recording() and asked  # the SDK asks, and says the same
+    assert public.get_span_context().trace_state == remote.trace_state
+    asked.clear()
+    ratio, _, _ = _straight_and_public(sampler=ParentBased(TraceIdRatioBased(0.5)))
+    ratio("asked", ATTRIBUTES)
+    assert asked == ["ParentBased", "TraceIdRatioBased"]
+
+
+def test_an_event_on_an_ended_or_full_sdk_span_goes_the_sdks_way(
+        caplog: pytest.LogCaptureFixture) -> None:
+    attributes = frozen_attributes({"feature_flag.key": "k"})
+    provider, exporter = _provider(span_limits=SpanLimits(max_events=1))
+    span = span_starter(provider.get_tracer("t"))("s", ATTRIBUTES)
+    add_event_at(span, "first", attributes, 1)
+    add_event_at(span, "second", attributes, 2)  # over the limit: the SDK drops the oldest
+    span.end()
+    add_event_at(span, "late", attributes, 3)  # ended: the SDK refuses, and says so
+    (done,) = exporter.get_finished_spans()
+    assert [event.name for event in done.events] == ["second"] and done.dropped_events == 1
+    assert "ended span" in caplog.text
