@@ -25,7 +25,8 @@ from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 from aurum_otel.telemetry import semconv
 from aurum_otel.telemetry.aggregate import Aggregator, ComparisonKey
 from aurum_otel.telemetry.meters import UNLINKED, VERSION, meters_of
-from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes, span_starter
+from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes
+from aurum_otel.telemetry.straight import span_starter
 
 __all__ = ["Attributes", "InstrumentSet", "Instruments", "feature_flag_event",
            "monitoring_explicitly_on"]

@@ -33,18 +33,18 @@ from opentelemetry.trace import (
 
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
 from aurum_otel.telemetry.sdk import (
-    _Straight,
     add_event_at,
     attributes_after_start,
     frozen_attributes,
     set_known_attribute,
-    span_starter,
     start_span,
     start_time_of,
 )
+from aurum_otel.telemetry.straight import _Straight, span_starter
 
-CHANGED = ("the OpenTelemetry SDK changed {what}: adapt aurum_otel/telemetry/sdk.py (or use the "
-           "public API there and measure benchmarks/profile_hot_path.py)")
+CHANGED = ("the OpenTelemetry SDK changed {what}: adapt aurum_otel/telemetry/sdk.py or "
+           "straight.py (or use the public API there and measure "
+           "benchmarks/profile_hot_path.py)")
 
 
 def test_the_sdk_still_has_what_the_adapter_uses() -> None:

@@ -1,4 +1,4 @@
-"""Adversarial review of spans started straight (``sdk.span_starter``, commit bf066a7).
+"""Adversarial review of spans started straight (``straight.span_starter``, commit bf066a7).
 
 Contract: a span aurum-otel starts through :func:`span_starter` is, in everything a user can see
 (the returned span, what is exported, the SDK's internal span metrics, what processors see and
@@ -60,10 +60,10 @@ from opentelemetry.trace import (
     TraceState,
 )
 
-import aurum_otel.telemetry.sdk as sdk
+import aurum_otel.telemetry.straight as straight_module
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
 from aurum_otel.telemetry import semconv
-from aurum_otel.telemetry.sdk import _Straight, span_starter
+from aurum_otel.telemetry.straight import _Straight, span_starter
 
 ATTRIBUTES = {semconv.ATTR_NAME: "orders", semconv.ATTR_PHASE: "legacy",
               semconv.ATTR_IMPLEMENTATION: "legacy", semconv.ATTR_OUTCOME: "success"}
@@ -533,16 +533,16 @@ def test_migrated_spans_export_what_they_did_before_the_straight_start(
         tmp_path: Path, phase: Phase, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AURUM_CONTEXT_ID_SECRET", "same for both runs")  # else random per run
     made: list[Any] = []
-    original = sdk._straight
+    original = straight_module._straight
 
     def watching(tracer: Any) -> Any:
         made.append(original(tracer))
         return made[-1]
 
-    monkeypatch.setattr(sdk, "_straight", watching)
+    monkeypatch.setattr(straight_module, "_straight", watching)
     after = _migrated_spans(tmp_path / "after", phase)
     assert made and all(isinstance(s, _Straight) for s in made)  # the straight start ran
-    monkeypatch.setattr(sdk, "_straight", lambda tracer: None)
+    monkeypatch.setattr(straight_module, "_straight", lambda tracer: None)
     before = _migrated_spans(tmp_path / "before", phase)
     assert len(after) == len(before) >= 6
     assert after == before

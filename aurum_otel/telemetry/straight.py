@@ -1,0 +1,260 @@
+"""aurum-otel's spans started the way the OpenTelemetry SDK's ``Tracer.start_span`` starts them,
+minus its generality (measured in ``benchmarks/profile_hot_path.py``).
+
+For a tracer of the SDK with one of the SDK's own samplers (:func:`span_starter`): the tracer's
+sampler, id generator, internal metrics and span processors, in that order, and the SDK's own span
+class with every field its constructor sets, built straight, aurum-otel's attributes already in
+the table when the processors' ``on_start`` sees the span (about 5 µs of a span's ~16). Used only
+where a probe span built by the SDK's constructor and one built here have the same fields, of the
+same types (the tracer's shared ones taken from the probe); the span is then an instance of the
+SDK's own class, so everything that reads or changes it (``set_attribute``, ``record_exception``,
+``end``, processors, exporters) is the SDK's code. Where the sampler that decides for the span's
+parent is one of the SDK's static samplers (always on or off, alone or a parent-based delegate),
+its fixed answer is taken without the call (~2 µs a span); any other sampler is asked, as the SDK
+asks it.
+
+``tests/unit/telemetry/test_sdk.py`` and ``test_straight_spans.py`` compare what is built here
+with what the SDK builds (fields, exports, samplers, parents, limits, internal metrics, threads)
+and fail loudly if the SDK changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from time import time_ns
+from typing import Any
+
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    get_current_span,
+)
+
+from aurum_otel.telemetry.sdk import (
+    LONGEST,
+    PARENT_BASED_DELEGATES,
+    attributes_after_start,
+    start_span,
+)
+
+try:
+    from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
+    from opentelemetry.sdk.trace import Tracer as _SdkTracer
+    from opentelemetry.sdk.trace import _Span as _SdkSpan
+    from opentelemetry.sdk.trace.sampling import ParentBased as _ParentBased
+    from opentelemetry.sdk.trace.sampling import StaticSampler as _StaticSampler
+    from opentelemetry.sdk.util import BoundedList as _BoundedList
+except ImportError:  # no SDK, or one without these: the tracer's own start_span
+    _SdkTracer = None  # type: ignore[assignment, misc]
+
+__all__ = ["Starter", "span_starter"]
+
+Starter = Callable[[str, Mapping[str, str], Any], Any]
+
+# The fields the SDK's span constructor sets (opentelemetry-sdk 1.45): those the same for every
+# span of a tracer, and those each span gets its own of.
+_SHARED_FIELDS = frozenset({
+    "_kind", "_instrumentation_info", "_instrumentation_scope", "_end_time", "_resource",
+    "_status", "_sampler", "_trace_config", "_record_exception", "_set_status_on_exception",
+    "_span_processor", "_limits"})
+_OWN_FIELDS = frozenset({"_name", "_context", "_parent", "_start_time", "_attributes", "_events",
+                         "_links", "_lock", "_record_end_metrics"})
+_FLAGS = {(sampled, random): TraceFlags((TraceFlags.SAMPLED if sampled else 0)
+                                        | (TraceFlags.RANDOM_TRACE_ID if random else 0))
+          for sampled in (False, True) for random in (False, True)}
+_INTERNAL = SpanKind.INTERNAL
+_new = object.__new__
+_Lock = threading.Lock
+
+
+class _Straight:
+    """Starts one tracer's spans as its ``start_span(name, context)`` would, attributes in."""
+
+    __slots__ = ("_attributes_fit", "_max_attributes", "_max_events", "_max_links",
+                 "_max_value", "_shared", "_static", "_tracer")
+
+    def __init__(self, tracer: Any, shared: dict[str, Any]) -> None:
+        self._tracer = tracer
+        limits = tracer._span_limits
+        self._max_attributes = limits.max_span_attributes
+        self._max_value = limits.max_span_attribute_length
+        self._max_events = limits.max_events
+        self._max_links = limits.max_links
+        self._attributes_fit = self._max_value is None or self._max_value >= LONGEST
+        self._shared = shared  # the tracer's, as the SDK's constructor set them on a probe
+        self._static = _static_decisions(tracer.sampler)
+
+    def __call__(self, name: str, attributes: Mapping[str, str], context: Any = None) -> Any:
+        tracer = self._tracer
+        parent: SpanContext | None = get_current_span(context).get_span_context()
+        if (not self._attributes_fit or not tracer._is_enabled()
+                or parent.__class__ is not SpanContext or tracer.sampler is not
+                self._shared["_sampler"] or (self._max_attributes is not None
+                                             and len(attributes) > self._max_attributes)):
+            # where it cannot hold the SDK's promises (limits, a sampler put on later): the
+            # SDK's own start, which gives the sampler and on_start the attributes
+            return tracer.start_span(name, context=context, attributes=attributes)
+        ids = tracer.id_generator
+        if parent.is_valid:
+            trace_id, random = parent.trace_id, parent.trace_flags.random_trace_id
+        else:
+            parent, trace_id, random = None, ids.generate_trace_id(), ids.is_trace_id_random()
+        decision = self._static_decision(parent)
+        if decision is not None:  # what the SDK's static sampler answers, without asking it
+            trace_state = None if parent is None else parent.trace_state
+            extra = None
+        else:
+            sampling = tracer.sampler.should_sample(context, trace_id, name, _INTERNAL, None, ())
+            decision, trace_state, extra = (sampling.decision, sampling.trace_state,
+                                            sampling.attributes)
+        span_context = SpanContext(trace_id, ids.generate_span_id(), False,
+                                   _FLAGS[decision.is_sampled(), bool(random)], trace_state)
+        end_metrics = tracer._tracer_metrics.start_span(parent, decision)
+        if not decision.is_recording():
+            return NonRecordingSpan(span_context)
+        span = self.build(name, span_context, parent, attributes, end_metrics)
+        if extra:  # none from the SDK's samplers; a subclass's, the SDK's way
+            span._attributes._set_items(extra)
+        span._start_time = time_ns()
+        self._shared["_span_processor"].on_start(span, parent_context=context)
+        return span
+
+    def _static_decision(self, parent: SpanContext | None) -> Any:
+        """The decision of the sampler that decides for ``parent`` (the valid parent, or
+        ``None`` for a root), where that is one of the SDK's static samplers (always on or off,
+        alone or as a parent-based delegate), which answers its fixed decision and the parent's
+        trace state; ``None`` where the sampler must be asked."""
+        static = self._static
+        if parent is None:
+            return static[0]
+        if parent.is_remote:
+            return static[1] if parent.trace_flags.sampled else static[2]
+        return static[3] if parent.trace_flags.sampled else static[4]
+
+    def build(self, name: str, span_context: Any, parent: Any, attributes: Mapping[str, str],
+              end_metrics: Any) -> Any:
+        """The SDK's span object, not started: every field its constructor would set, stored in
+        the order it stores them (so the object is laid out as the SDK's own: no separate
+        attribute dict, no extra object for the garbage collector)."""
+        shared = self._shared
+        span = _new(_SdkSpan)
+        span._name = name
+        span._context = span_context
+        span._kind = shared["_kind"]
+        span._instrumentation_info = shared["_instrumentation_info"]
+        span._instrumentation_scope = shared["_instrumentation_scope"]
+        span._parent = parent
+        span._start_time = None
+        span._end_time = None
+        table = _new(_BoundedAttributes)
+        table._dict = dict(attributes)
+        table.maxlen = self._max_attributes
+        table.dropped = 0
+        table.max_value_len = self._max_value
+        table._lock = _Lock()
+        table._immutable = False
+        span._attributes = table
+        events: Any = _new(_BoundedList)
+        events.dropped = 0
+        events._dq = deque(maxlen=self._max_events)
+        events._lock = _Lock()
+        span._events = events
+        links: Any = _new(_BoundedList)
+        links.dropped = 0
+        links._dq = deque(maxlen=self._max_links)
+        links._lock = _Lock()
+        span._links = links
+        span._resource = self._tracer.resource  # now: the provider updates it (after a fork)
+        span._status = shared["_status"]
+        span._sampler = shared["_sampler"]
+        span._trace_config = shared["_trace_config"]
+        span._record_exception = shared["_record_exception"]
+        span._set_status_on_exception = shared["_set_status_on_exception"]
+        span._span_processor = shared["_span_processor"]
+        span._limits = shared["_limits"]
+        span._lock = _Lock()
+        span._record_end_metrics = end_metrics
+        return span
+
+
+def _static_decisions(sampler: Any) -> tuple[Any, ...]:
+    """Per parent (none, remote sampled, remote not sampled, local sampled, local not sampled),
+    the fixed decision of the SDK's static sampler that decides for it, or ``None`` where another
+    sampler (a ratio, a user's) decides."""
+    def fixed(delegate: Any) -> Any:
+        return delegate._decision if type(delegate) is _StaticSampler else None
+
+    if type(sampler) is _ParentBased:
+        return tuple(fixed(getattr(sampler, name, None)) for name in PARENT_BASED_DELEGATES)
+    return (fixed(sampler),) * 5
+
+
+def _same_object_graph(made: Any, built: Any) -> bool:
+    """``built`` has exactly the fields ``made`` (by the SDK's constructor) has, each of the same
+    type, and the same nested tables."""
+    mine, theirs = vars(built), vars(made)
+    if type(made) is not type(built) or mine.keys() != theirs.keys():
+        return False
+    if any(type(value) is not type(mine[key]) for key, value in theirs.items()):
+        return False
+    for key in ("_attributes", "_events", "_links"):
+        inner_mine, inner_theirs = vars(mine[key]), vars(theirs[key])
+        if inner_mine.keys() != inner_theirs.keys() or any(
+                type(v) is not type(inner_mine[k]) for k, v in inner_theirs.items()):
+            return False
+    table, their_table = mine["_attributes"], theirs["_attributes"]
+    return bool(mine["_events"]._dq.maxlen == theirs["_events"]._dq.maxlen
+                and mine["_links"]._dq.maxlen == theirs["_links"]._dq.maxlen
+                and dict(table) == dict(their_table) and table.maxlen == their_table.maxlen
+                and table.max_value_len == their_table.max_value_len
+                and table._immutable == their_table._immutable and table.dropped == 0)
+
+
+def _straight(tracer: Any) -> _Straight | None:
+    """A :class:`_Straight` for ``tracer`` if a probe span built by the SDK's constructor and
+    one built straight are the same object graph; else ``None``."""
+    if _SdkTracer is None or type(tracer) is not _SdkTracer or not attributes_after_start(tracer):
+        return None
+    try:
+        if not (callable(tracer._is_enabled) and hasattr(tracer._tracer_metrics, "start_span")
+                and hasattr(TraceFlags, "RANDOM_TRACE_ID")):
+            return None
+        probe = SpanContext(1, 1, False, _FLAGS[True, True])
+        attributes = {"aurum.probe": "x"}
+        made = _SdkSpan(
+            name="probe", context=probe, parent=None, sampler=tracer.sampler,
+            resource=tracer.resource, attributes=attributes, span_processor=tracer.span_processor,
+            kind=_INTERNAL, links=(), instrumentation_info=tracer.instrumentation_info,
+            record_exception=True, set_status_on_exception=True, limits=tracer._span_limits,
+            instrumentation_scope=tracer._instrumentation_scope, record_end_metrics=None)
+        fields = vars(made)
+        if fields.keys() != _SHARED_FIELDS | _OWN_FIELDS:
+            return None
+        straight = _Straight(tracer, {key: fields[key] for key in _SHARED_FIELDS})
+        built = straight.build("probe", probe, None, attributes, None)
+        return straight if _same_object_graph(made, built) else None
+    except Exception:  # an SDK this was not written for: its own start_span
+        return None
+
+
+def span_starter(tracer: Any) -> Starter:
+    """How aurum-otel starts ``tracer``'s spans: ``starter(name, attributes, context)``.
+
+    Straight (:class:`_Straight`) where the tracer is the SDK's with one of its own samplers and
+    a probe proves the SDK's span is what this module builds; else :func:`start_span`, with the
+    attributes after the start where the sampler reads none.
+    """
+    straight = _straight(tracer)
+    if straight is not None:
+        return straight
+    after_start = attributes_after_start(tracer)
+
+    def starter(name: str, attributes: Mapping[str, str], context: Any = None) -> Any:
+        return start_span(tracer, name, attributes, context, after_start=after_start)
+
+    return starter
+
