@@ -45,6 +45,8 @@ try:
     from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
     from opentelemetry.sdk.trace import Tracer as _SdkTracer
     from opentelemetry.sdk.trace import _Span as _SdkSpan
+    from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics as _NoOpTracerMetrics
+    from opentelemetry.sdk.trace.sampling import Decision as _Decision
     from opentelemetry.sdk.trace.sampling import ParentBased as _ParentBased
     from opentelemetry.sdk.trace.sampling import StaticSampler as _StaticSampler
     from opentelemetry.sdk.util import BoundedList as _BoundedList
@@ -74,8 +76,8 @@ _Lock = threading.Lock
 class _Straight:
     """Starts one tracer's spans as its ``start_span(name, context)`` would, attributes in."""
 
-    __slots__ = ("_attributes_fit", "_max_attributes", "_max_events", "_max_links",
-                 "_max_value", "_shared", "_static", "_tracer")
+    __slots__ = ("_ended_by", "_max_attributes", "_max_events", "_max_links", "_max_value",
+                 "_metrics", "_most", "_processor", "_sampler", "_shared", "_static", "_tracer")
 
     def __init__(self, tracer: Any, shared: dict[str, Any]) -> None:
         self._tracer = tracer
@@ -84,56 +86,59 @@ class _Straight:
         self._max_value = limits.max_span_attribute_length
         self._max_events = limits.max_events
         self._max_links = limits.max_links
-        self._attributes_fit = self._max_value is None or self._max_value >= LONGEST
+        # the most attributes a span starts with here (-1: values could be cut, never here)
+        fit = self._max_value is None or self._max_value >= LONGEST
+        self._most = -1 if not fit else (
+            self._max_attributes if self._max_attributes is not None else 1 << 30)
         self._shared = shared  # the tracer's, as the SDK's constructor set them on a probe
+        self._sampler = tracer.sampler
+        self._processor = tracer.span_processor
         self._static = _static_decisions(tracer.sampler)
+        self._metrics = tracer._tracer_metrics
+        # the SDK's no-op internal metrics hand every span the same no-op: asked once
+        self._ended_by = (self._metrics.start_span(None, _Decision.RECORD_AND_SAMPLE)
+                          if type(self._metrics) is _NoOpTracerMetrics else None)
 
     def __call__(self, name: str, attributes: Mapping[str, str], context: Any = None) -> Any:
         tracer = self._tracer
         parent: SpanContext | None = get_current_span(context).get_span_context()
-        if (not self._attributes_fit or not tracer._is_enabled()
-                or parent.__class__ is not SpanContext or tracer.sampler is not
-                self._shared["_sampler"] or (self._max_attributes is not None
-                                             and len(attributes) > self._max_attributes)):
+        if (len(attributes) > self._most or not tracer._is_enabled()
+                or parent.__class__ is not SpanContext or tracer.sampler is not self._sampler):
             # where it cannot hold the SDK's promises (limits, a sampler put on later): the
             # SDK's own start, which gives the sampler and on_start the attributes
             return tracer.start_span(name, context=context, attributes=attributes)
         ids = tracer.id_generator
+        static = self._static
         if parent.is_valid:
-            trace_id, random = parent.trace_id, parent.trace_flags.random_trace_id
+            flags = parent.trace_flags
+            trace_id, random = parent.trace_id, flags.random_trace_id
+            fixed = (static[1] if flags.sampled else static[2]) if parent.is_remote else (
+                static[3] if flags.sampled else static[4])
         else:
             parent, trace_id, random = None, ids.generate_trace_id(), ids.is_trace_id_random()
-        decision = self._static_decision(parent)
-        if decision is not None:  # what the SDK's static sampler answers, without asking it
+            fixed = static[0]
+        if fixed is not None:  # what the SDK's static sampler answers, without asking it
+            decision, sampled, recording = fixed
             trace_state = None if parent is None else parent.trace_state
             extra = None
         else:
             sampling = tracer.sampler.should_sample(context, trace_id, name, _INTERNAL, None, ())
             decision, trace_state, extra = (sampling.decision, sampling.trace_state,
                                             sampling.attributes)
+            sampled, recording = decision.is_sampled(), decision.is_recording()
         span_context = SpanContext(trace_id, ids.generate_span_id(), False,
-                                   _FLAGS[decision.is_sampled(), bool(random)], trace_state)
-        end_metrics = tracer._tracer_metrics.start_span(parent, decision)
-        if not decision.is_recording():
+                                   _FLAGS[sampled, bool(random)], trace_state)
+        end_metrics = self._ended_by
+        if end_metrics is None:
+            end_metrics = self._metrics.start_span(parent, decision)
+        if not recording:
             return NonRecordingSpan(span_context)
         span = self.build(name, span_context, parent, attributes, end_metrics)
         if extra:  # none from the SDK's samplers; a subclass's, the SDK's way
             span._attributes._set_items(extra)
         span._start_time = time_ns()
-        self._shared["_span_processor"].on_start(span, parent_context=context)
+        self._processor.on_start(span, parent_context=context)
         return span
-
-    def _static_decision(self, parent: SpanContext | None) -> Any:
-        """The decision of the sampler that decides for ``parent`` (the valid parent, or
-        ``None`` for a root), where that is one of the SDK's static samplers (always on or off,
-        alone or as a parent-based delegate), which answers its fixed decision and the parent's
-        trace state; ``None`` where the sampler must be asked."""
-        static = self._static
-        if parent is None:
-            return static[0]
-        if parent.is_remote:
-            return static[1] if parent.trace_flags.sampled else static[2]
-        return static[3] if parent.trace_flags.sampled else static[4]
 
     def build(self, name: str, span_context: Any, parent: Any, attributes: Mapping[str, str],
               end_metrics: Any) -> Any:
@@ -183,10 +188,13 @@ class _Straight:
 
 def _static_decisions(sampler: Any) -> tuple[Any, ...]:
     """Per parent (none, remote sampled, remote not sampled, local sampled, local not sampled),
-    the fixed decision of the SDK's static sampler that decides for it, or ``None`` where another
-    sampler (a ratio, a user's) decides."""
+    the fixed decision of the SDK's static sampler that decides for it (with whether it samples
+    and records), or ``None`` where another sampler (a ratio, a user's) decides."""
     def fixed(delegate: Any) -> Any:
-        return delegate._decision if type(delegate) is _StaticSampler else None
+        if type(delegate) is not _StaticSampler:
+            return None
+        decision: Any = delegate._decision
+        return decision, decision.is_sampled(), decision.is_recording()
 
     if type(sampler) is _ParentBased:
         return tuple(fixed(getattr(sampler, name, None)) for name in PARENT_BASED_DELEGATES)
