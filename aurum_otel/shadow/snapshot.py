@@ -93,10 +93,15 @@ def size_of(snapshot: Any) -> int:
     if kind in _ATOMIC:
         return 0
     if kind is tuple or kind is dict:
-        # A loop, not sum() over a generator: this runs for every shadowed call (issue 19).
+        # A loop, not sum() over a generator, and atoms counted in place (no call): this runs
+        # for every shadowed call (issue 19).
         total = 0
         for item in snapshot if kind is tuple else snapshot.values():
-            total += size_of(item)
+            item_kind = type(item)
+            if item_kind is str or item_kind is bytes:
+                total += len(item)
+            elif item_kind not in _ATOMIC:
+                total += size_of(item)
         return total
     try:
         return sys.getsizeof(snapshot, 64)

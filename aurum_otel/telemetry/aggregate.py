@@ -119,7 +119,10 @@ class Aggregator:
 
     def record_call(self, key: CallKey, seconds: float) -> None:
         """Count one run of an implementation (the call path: no lock, no allocation after warm-up)."""
-        calls = self._table().calls
+        try:  # this thread's table, without a call once it exists
+            calls = self._local.table.calls
+        except AttributeError:
+            calls = self._table().calls
         cell = calls.get(key)
         if cell is None:
             cell = calls[key] = _Cell()

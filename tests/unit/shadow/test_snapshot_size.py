@@ -1,0 +1,49 @@
+"""What a shadow's snapshots count against the executor's memory budget (``size_of``)."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aurum_otel.shadow.snapshot import Pickled, size_of, take
+
+_ATOMS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                   st.text(max_size=20), st.binary(max_size=20))
+_VALUES = st.recursive(
+    _ATOMS | st.lists(_ATOMS, max_size=3),
+    lambda inner: st.tuples(inner, inner) | st.dictionaries(st.text(max_size=5), inner,
+                                                            max_size=3),
+    max_leaves=12)
+
+
+def _reference(snapshot: Any) -> int:
+    """The budget's rule, spelt plainly: a pickled snapshot its bytes, a shared string or bytes
+    its length, other atoms nothing, a tuple or dict the sum of its items, anything else its
+    shallow size."""
+    if type(snapshot) is Pickled:
+        return len(snapshot.data)
+    if type(snapshot) in (str, bytes):
+        return len(snapshot)
+    if type(snapshot) in (int, float, bool, type(None)):
+        return 0
+    if type(snapshot) in (tuple, dict):
+        items = snapshot if type(snapshot) is tuple else snapshot.values()
+        return sum(_reference(item) for item in items)
+    return sys.getsizeof(snapshot, 64)
+
+
+@given(_VALUES)
+def test_size_of_counts_what_the_budget_rule_says(value: Any) -> None:
+    assert size_of(value) == _reference(value)
+    copied, snapshot = take(value)
+    assert copied and size_of(snapshot) == _reference(snapshot)
+
+
+def test_a_call_payload_counts_its_strings_and_pickled_parts() -> None:
+    pickled = Pickled(pickle.dumps({"a": [1, 2]}))
+    payload = (None, ("abc", 7, b"xy", pickled), {"k": "vwxyz", "n": 1.5})
+    assert size_of(payload) == 3 + 2 + len(pickled.data) + 5
