@@ -159,7 +159,9 @@ class Aggregator:
         if keys is None or keys.percent != percent or keys.since != since:
             keys = self._keys[name] = _Keys(percent, since)
         side = keys.simplified if simplified else keys.legacy
-        if digest not in side and len(keys.legacy) + len(keys.simplified) < KEYS_KEPT:
+        if digest in side:  # the usual case once a step's keys are known
+            return
+        if len(keys.legacy) + len(keys.simplified) < KEYS_KEPT:
             side.add(digest)
 
     def routing_keys(self) -> dict[str, RoutingKeys]:
@@ -186,7 +188,10 @@ class Aggregator:
         else:
             order, bucket = 0, _RATIO_ONE
         key = (name, legacy_failed, simplified_failed, order, bucket)
-        pairs = self._table().pairs
+        try:  # this thread's table, without a call once it exists
+            pairs = self._local.table.pairs
+        except AttributeError:
+            pairs = self._table().pairs
         pairs[key] = pairs.get(key, 0) + 1
 
     def pairs(self) -> dict[PairKey, int]:
