@@ -43,6 +43,8 @@ from aurum_otel.telemetry.sdk import (
 
 try:
     from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
+    from opentelemetry.sdk.resources import Resource as _Resource
+    from opentelemetry.sdk.trace import ReadableSpan as _ReadableSpan
     from opentelemetry.sdk.trace import Tracer as _SdkTracer
     from opentelemetry.sdk.trace import _Span as _SdkSpan
     from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics as _NoOpTracerMetrics
@@ -51,9 +53,9 @@ try:
     from opentelemetry.sdk.trace.sampling import StaticSampler as _StaticSampler
     from opentelemetry.sdk.util import BoundedList as _BoundedList
 except ImportError:  # no SDK, or one without these: the tracer's own start_span
-    _SdkTracer = None  # type: ignore[assignment, misc]
+    _SdkTracer = _SdkSpan = None  # type: ignore[assignment, misc]
 
-__all__ = ["Starter", "span_starter"]
+__all__ = ["Starter", "end_span", "span_starter"]
 
 Starter = Callable[[str, Mapping[str, str], Any], Any]
 
@@ -249,6 +251,50 @@ def _straight(tracer: Any) -> _Straight | None:
         return None
 
 
+def _readable(span: Any) -> Any:
+    """The finished span the SDK's ``Span._readable_span`` hands the processors, its fields
+    stored as ``ReadableSpan``'s constructor stores them, in its order."""
+    readable = _new(_ReadableSpan)
+    readable._name = span._name
+    readable._context = span._context
+    readable._kind = span._kind
+    readable._instrumentation_info = span._instrumentation_info
+    readable._instrumentation_scope = span._instrumentation_scope
+    readable._parent = span._parent
+    readable._start_time = span._start_time
+    readable._end_time = span._end_time
+    readable._attributes = span._attributes
+    readable._events = span._events
+    readable._links = span._links
+    readable._resource = span._resource
+    readable._status = span._status
+    return readable
+
+
+def end_span(span: Any, end_time: int | None = None) -> None:
+    """``span.end(end_time)``: on the SDK's span, the same steps as its ``end`` (under its lock
+    the end time and the attributes frozen, then its end hook, the processors' ``_on_ending``
+    and ``on_end``) with the finished span built field by field (~0.5 µs less); a span not
+    started, or ended already, gets the SDK's own ``end`` (its error or its warning)."""
+    if span.__class__ is not _SdkSpan or not _ENDS_STRAIGHT:
+        span.end(end_time)
+        return
+    with span._lock:
+        ending = span._start_time is not None and span._end_time is None
+        if ending:
+            span._end_time = end_time if end_time is not None else time_ns()
+            table: Any = span._attributes
+            table._immutable = True
+    if not ending:
+        span.end(end_time)
+        return
+    if span._record_end_metrics:
+        span._record_end_metrics()
+    processor = span._span_processor
+    processor._on_ending(span)
+    processor.on_end(_readable(span))
+
+
 def span_starter(tracer: Any) -> Starter:
     """How aurum-otel starts ``tracer``'s spans: ``starter(name, attributes, context)``.
 
@@ -266,3 +312,20 @@ def span_starter(tracer: Any) -> Starter:
 
     return starter
 
+
+def _ends_the_sdks_way() -> bool:
+    """Whether the installed SDK's finished span is what :func:`_readable` builds: a probe span
+    finished both ways has the same fields, each the same object."""
+    if _SdkSpan is None:
+        return False
+    try:
+        probe = _SdkSpan(name="probe", context=SpanContext(1, 1, False), resource=_Resource({}))
+        probe._start_time = probe._end_time = 1
+        theirs, mine = probe._readable_span(), _readable(probe)
+        return bool(type(theirs) is type(mine) and vars(theirs).keys() == vars(mine).keys()
+                    and all(value is vars(mine)[key] for key, value in vars(theirs).items()))
+    except Exception:  # an SDK this was not written for: its own end
+        return False
+
+
+_ENDS_STRAIGHT = _ends_the_sdks_way()  # a fact about the installed SDK, found once

@@ -27,11 +27,16 @@ from opentelemetry.trace import (
     INVALID_SPAN,
     NonRecordingSpan,
     SpanContext,
+    Status,
+    StatusCode,
     TraceFlags,
     TraceState,
 )
 
+import aurum_otel.invocation as invocation_module
+import aurum_otel.shadow.run as run_module
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
+from aurum_otel.telemetry import straight as straight_module
 from aurum_otel.telemetry.sdk import (
     add_event_at,
     attributes_after_start,
@@ -40,7 +45,7 @@ from aurum_otel.telemetry.sdk import (
     start_span,
     start_time_of,
 )
-from aurum_otel.telemetry.straight import _Straight, span_starter
+from aurum_otel.telemetry.straight import _Straight, end_span, span_starter
 
 CHANGED = ("the OpenTelemetry SDK changed {what}: adapt aurum_otel/telemetry/sdk.py or "
            "straight.py (or use the public API there and measure "
@@ -473,3 +478,98 @@ def test_an_event_on_an_ended_or_full_sdk_span_goes_the_sdks_way(
     (done,) = exporter.get_finished_spans()
     assert [event.name for event in done.events] == ["second"] and done.dropped_events == 1
     assert "ended span" in caplog.text
+
+
+# end_span: the SDK's span ended with the same steps, the finished span built field by field
+
+
+class _Recording(SpanProcessor):
+    def __init__(self) -> None:
+        self.ending: list[str] = []
+        self.ended: list[Any] = []
+
+    def _on_ending(self, span: Any) -> None:
+        self.ending.append(span.name)
+
+    def on_end(self, span: Any) -> None:
+        self.ended.append(span)
+
+
+def test_a_span_ended_straight_is_what_the_sdks_end_hands_the_processors() -> None:
+    assert straight_module._ENDS_STRAIGHT, CHANGED.format(what="ReadableSpan or _readable_span")
+    provider, exporter = _provider()
+    recording = _Recording()
+    provider.add_span_processor(recording)
+    tracer = provider.get_tracer("t")
+    start = span_starter(tracer)
+    for end in (end_span, lambda span, at=None: span.end(at)):
+        span = start("s", ATTRIBUTES)
+        add_event_at(span, "e", frozen_attributes({"k": "v"}), 5)
+        span.set_status(Status(StatusCode.ERROR, "boom"))
+        end(span, 1_000 + (span.start_time or 0))
+    mine, theirs = recording.ended
+    assert type(mine) is type(theirs)
+    assert vars(mine).keys() == vars(theirs).keys()
+    for key, value in vars(theirs).items():
+        if key not in ("_context", "_start_time", "_end_time", "_attributes", "_events",
+                       "_links", "_status"):
+            assert vars(mine)[key] == value, key
+    assert (mine.status.status_code, mine.status.description) == (
+        theirs.status.status_code, theirs.status.description) == (StatusCode.ERROR, "boom")
+    assert mine.end_time == mine.start_time + 1_000  # type: ignore[operator]
+    assert dict(mine.attributes or {}) == dict(theirs.attributes or {}) == ATTRIBUTES
+    assert [e.name for e in mine.events] == [e.name for e in theirs.events] == ["e"]
+    assert recording.ending == ["s", "s"]  # _on_ending, as the SDK's end calls it
+    exported_mine, exported_theirs = exporter.get_finished_spans()
+    assert exported_mine.context == mine.context and exported_theirs.context == theirs.context
+
+
+def test_ending_a_span_straight_twice_or_unstarted_goes_the_sdks_way(
+        caplog: pytest.LogCaptureFixture) -> None:
+    provider, exporter = _provider()
+    span = span_starter(provider.get_tracer("t"))("s", ATTRIBUTES)
+    end_span(span)
+    with pytest.raises(TypeError, match="immutable"):
+        span._attributes["late"] = "x"  # type: ignore[attr-defined]  # frozen, as the SDK's
+    end_span(span)
+    assert "ended span" in caplog.text or "Calling end() on an ended span" in caplog.text
+    assert len(exporter.get_finished_spans()) == 1
+    other = provider.get_tracer("t").start_span("other")
+    other._start_time = None  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="not started"):
+        end_span(other)
+    api_only = NonRecordingSpan(SpanContext(1, 1, False))
+    end_span(api_only)  # any other span: its own end
+    assert not api_only.is_recording()
+
+
+def test_a_routed_calls_spans_are_ended_straight(tmp_path: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    ended: list[str] = []
+    original = straight_module.end_span
+
+    def watching(span: Any, end_time: Any = None) -> None:
+        ended.append(span.name)
+        original(span, end_time)
+
+    monkeypatch.setattr(invocation_module, "end_span", watching)
+    monkeypatch.setattr(run_module, "end_span", watching)
+    provider, exporter = _provider()
+    store = FileStore.in_dir(tmp_path)
+    store.transition("orders", Phase.HYBRID, Rollout(percent=0, compare=100), actor="t",
+                     reason="t")
+    with testing.CapturedTelemetry(store=store) as telemetry:
+        @migrated("orders", tracer_provider=provider)
+        def load() -> int:
+            return 1
+
+        @load.simplified
+        def _load_v2() -> int:
+            return 1
+
+        assert load() == 1
+        telemetry.wait_for_shadows()
+    assert sorted(ended) == ["migrate orders", "shadow orders"]
+    done = {span.name: span for span in exporter.get_finished_spans()}
+    assert (done["shadow orders"].attributes or {})["aurum.migration.comparison"] == "match"
+    assert done["shadow orders"].parent == done["migrate orders"].context

@@ -63,7 +63,7 @@ from opentelemetry.trace import (
 import aurum_otel.telemetry.straight as straight_module
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
 from aurum_otel.telemetry import semconv
-from aurum_otel.telemetry.straight import _Straight, span_starter
+from aurum_otel.telemetry.straight import _Straight, end_span, span_starter
 
 ATTRIBUTES = {semconv.ATTR_NAME: "orders", semconv.ATTR_PHASE: "legacy",
               semconv.ATTR_IMPLEMENTATION: "legacy", semconv.ATTR_OUTCOME: "success"}
@@ -180,8 +180,9 @@ def _live(span: Any) -> tuple[Any, ...]:
             context.trace_state)
 
 
-def _exercise(span: Any, long_value: str) -> None:
-    """What a user does to a span, then its end."""
+def _exercise(span: Any, long_value: str, end: Callable[[Any], None] = lambda span: span.end()
+              ) -> None:
+    """What a user does to a span, then its end (the SDK's, or aurum-otel's ``end_span``)."""
     span.set_attribute("user.key", long_value)
     span.set_attributes({"user.n": 3, "user.bad": None})  # type: ignore[dict-item]
     span.add_event("e", {"a": 1, "b": long_value}, timestamp=5)
@@ -190,7 +191,7 @@ def _exercise(span: Any, long_value: str) -> None:
     span.record_exception(ValueError("bad"), {"extra": "x"}, timestamp=7)
     span.set_status(StatusCode.ERROR, "boom")
     span.update_name("renamed")
-    span.end()
+    end(span)
 
 
 # ------------------------------------------------------------------ the contract, at random
@@ -244,9 +245,9 @@ def test_a_straight_span_is_what_the_sdks_start_span_gives(
         spans.append(span)
     assert _live(spans[0]) == _live(spans[1])
     assert straight.points() == public.points()  # started and live, while the span runs
-    for span in spans:
-        _exercise(span, long_value)
-        span.end()  # twice: a warning, nothing more
+    for span, end in zip(spans, (end_span, lambda span: span.end()), strict=True):
+        _exercise(span, long_value, end)  # the straight span ended straight
+        end(span)  # twice: a warning, nothing more
     assert straight.exported() == public.exported()
     assert straight.points() == public.points()
     assert all(value == 0 for (name, _), value in straight.points().items() if name == LIVE)
