@@ -11,8 +11,9 @@ the collection of the spans waiting in the batch processor's queue costs):
 - the hybrid call as it is (row 2's call);
 - the same call whose tracer hands out a non-recording span: everything aurum-otel does itself
   (routing, snapshots, hand-off, the shadow run, comparison, counts, pairs, exemplar ids);
-- two spans started the way aurum-otel starts them (``straight.span_starter``), with the
-  contract's attributes, around both implementations: aurum-otel's spans, nothing else;
+- two spans started and ended the way aurum-otel does (``straight.span_starter``,
+  ``straight.end_span``), with the contract's attributes, around both implementations:
+  aurum-otel's spans, nothing else;
 - row 2d's floor: the same two spans through the SDK's public API.
 """
 
@@ -38,7 +39,7 @@ from profile_hot_path import InlineShadows
 
 import aurum_otel
 from aurum_otel import FileStore, Phase, Rollout, migrated
-from aurum_otel.telemetry.straight import span_starter
+from aurum_otel.telemetry.straight import end_span, span_starter
 
 ATTRIBUTES = {"aurum.migration.name": "bench_parts", "aurum.migration.phase": "hybrid",
               "aurum.migration.implementation": "legacy", "aurum.migration.outcome": "success"}
@@ -73,11 +74,11 @@ def main() -> None:
     def straight_spans(user: int = 7) -> Any:
         span = start("migrate bench_parts", ATTRIBUTES)
         value = legacy_impl(user)
-        span.end()
+        end_span(span)
         shadow = start("shadow bench_parts", ATTRIBUTES, trace.set_span_in_context(span))
         shadow.set_attribute("aurum.migration.comparison",
                              "match" if simplified_impl(user) == value else "mismatch")
-        shadow.end()
+        end_span(shadow)
         return value
 
     sides: dict[str, Callable[..., Any]] = {
