@@ -111,6 +111,24 @@ def _provider(**kwargs: Any) -> tuple[TracerProvider, InMemorySpanExporter]:
     return provider, exporter
 
 
+def _one_routed_call(tmp_path: Any, provider: TracerProvider, phase: Phase) -> None:
+    """One call of a migration in ``phase`` (hybrid: shadowed and compared), traced to
+    ``provider``; its shadow finished."""
+    store = FileStore.in_dir(tmp_path)
+    store.transition("orders", phase, Rollout(percent=0, compare=100), actor="t", reason="t")
+    with testing.CapturedTelemetry(store=store) as telemetry:
+        @migrated("orders", tracer_provider=provider)
+        def load() -> int:
+            return 1
+
+        @load.simplified
+        def _load_v2() -> int:
+            return 1
+
+        assert load() == 1
+        telemetry.wait_for_shadows()
+
+
 def test_the_sdk_still_has_what_start_span_uses() -> None:
     provider, _ = _provider()
     tracer = provider.get_tracer("t")
@@ -411,19 +429,7 @@ def test_processors_see_a_routed_calls_attributes_and_usual_outcome_at_its_start
 
     provider, exporter = _provider()
     provider.add_span_processor(Watching())
-    store = FileStore.in_dir(tmp_path)
-    store.transition("orders", phase, Rollout(percent=0, compare=100), actor="t", reason="t")
-    with testing.CapturedTelemetry(store=store) as telemetry:
-        @migrated("orders", tracer_provider=provider)
-        def load() -> int:
-            return 1
-
-        @load.simplified
-        def _load_v2() -> int:
-            return 1
-
-        assert load() == 1
-        telemetry.wait_for_shadows()
+    _one_routed_call(tmp_path, provider, phase)
     assert seen["migrate orders"]["aurum.migration.outcome"] == "success"
     assert seen["migrate orders"]["aurum.migration.phase"] == phase.value
     done = {span.name: span for span in exporter.get_finished_spans()}
@@ -555,20 +561,7 @@ def test_a_routed_calls_spans_are_ended_straight(tmp_path: Any,
     monkeypatch.setattr(invocation_module, "end_span", watching)
     monkeypatch.setattr(run_module, "end_span", watching)
     provider, exporter = _provider()
-    store = FileStore.in_dir(tmp_path)
-    store.transition("orders", Phase.HYBRID, Rollout(percent=0, compare=100), actor="t",
-                     reason="t")
-    with testing.CapturedTelemetry(store=store) as telemetry:
-        @migrated("orders", tracer_provider=provider)
-        def load() -> int:
-            return 1
-
-        @load.simplified
-        def _load_v2() -> int:
-            return 1
-
-        assert load() == 1
-        telemetry.wait_for_shadows()
+    _one_routed_call(tmp_path, provider, Phase.HYBRID)
     assert sorted(ended) == ["migrate orders", "shadow orders"]
     done = {span.name: span for span in exporter.get_finished_spans()}
     assert (done["shadow orders"].attributes or {})["aurum.migration.comparison"] == "match"

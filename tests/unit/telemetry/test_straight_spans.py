@@ -47,7 +47,6 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     ParentBasedTraceIdRatio,
     Sampler,
-    SamplingResult,
     StaticSampler,
     TraceIdRatioBased,
 )
@@ -64,6 +63,7 @@ import aurum_otel.telemetry.straight as straight_module
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
 from aurum_otel.telemetry import semconv
 from aurum_otel.telemetry.straight import _Straight, end_span, span_starter
+from tests.unit.telemetry.test_sdk import _ReadingSampler
 
 ATTRIBUTES = {semconv.ATTR_NAME: "orders", semconv.ATTR_PHASE: "legacy",
               semconv.ATTR_IMPLEMENTATION: "legacy", semconv.ATTR_OUTCOME: "success"}
@@ -320,24 +320,12 @@ def test_under_span_limits_processors_see_the_attributes_at_start(limits: SpanLi
     assert straight.exported() == public.exported()
 
 
-class _Reading(Sampler):
-    def __init__(self) -> None:
-        self.seen: list[dict[str, Any]] = []
-
-    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
-                      attributes: Any = None, links: Any = None,
-                      trace_state: Any = None) -> SamplingResult:
-        self.seen.append(dict(attributes or {}))
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
-
-    def get_description(self) -> str:
-        return "reading"
 
 
 def test_a_sampler_put_on_the_tracer_later_sees_aurum_otels_attributes() -> None:
     straight, public = _twins()
     for side in (straight, public):
-        side.tracer.sampler = _Reading()
+        side.tracer.sampler = _ReadingSampler()
         side.start("migrate orders", ATTRIBUTES, None).end()
     assert public.tracer.sampler.seen == [ATTRIBUTES]  # type: ignore[attr-defined]
     assert straight.tracer.sampler.seen == [ATTRIBUTES]  # type: ignore[attr-defined]
