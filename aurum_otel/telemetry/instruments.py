@@ -86,7 +86,7 @@ class Instruments:
 
     def start_span(self, name: str, attributes: Attributes, context: Context | None = None
                    ) -> Span:
-        """Start a span with aurum-otel's cached attributes (see :func:`sdk.span_starter`)."""
+        """Start a span with aurum-otel's cached attributes (see :func:`straight.span_starter`)."""
         return self._start(name, attributes, context)  # type: ignore[no-any-return]
 
     @property

@@ -27,6 +27,7 @@ the tracer's general path are :mod:`aurum_otel.telemetry.straight`'s.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import FunctionType
 from typing import Any
 
 from aurum_otel.names import MAX_LENGTH
@@ -44,8 +45,24 @@ try:
 except ImportError:  # an SDK without it: events through Span._add_event
     _SdkSpan = None  # type: ignore[assignment, misc]
 
-__all__ = ["add_event_at", "attributes_after_start", "frozen_attributes", "set_known_attribute",
-           "start_span", "start_time_of"]
+
+def sdks_own(cls: Any, name: str, qualnames: tuple[str, ...]) -> Any:
+    """``cls.name`` if it is the SDK's own function as the SDK defines it (not patched, not
+    wrapped by an agent or a test double), else ``None``: where aurum-otel does what an SDK
+    method does without calling it, it does so only while the method is the SDK's."""
+    function = getattr(cls, name, None) if cls is not None else None
+    if (type(function) is FunctionType and function.__module__ == "opentelemetry.sdk.trace"
+            and function.__qualname__ in qualnames):
+        return function
+    return None
+
+
+# Span._add_event as the SDK defines it (a wrapper that takes the span's lock and refuses an
+# ended span): while it is, add_event_at appends the same way without the two calls.
+_ADD_EVENT = sdks_own(_SdkSpan, "_add_event", ("_check_span_ended.<locals>.wrapper",))
+
+__all__ = ["add_event_at", "attributes_after_start", "frozen_attributes", "sdks_own",
+           "set_known_attribute", "start_span", "start_time_of"]
 PARENT_BASED_DELEGATES = ("_root", "_remote_parent_sampled", "_remote_parent_not_sampled",
                            "_local_parent_sampled", "_local_parent_not_sampled")
 
@@ -63,13 +80,17 @@ def add_event_at(span: Any, name: str, attributes: Any, timestamp: int | None = 
     On the SDK's spans the shared, pre-validated attributes are attached as they are; on any
     other span, a plain ``add_event``.
     """
-    if span.__class__ is _SdkSpan and span._end_time is None:
-        # room left: appended as BoundedList.append would, without its lock (the deque's append
-        # is atomic; a writer racing this one could at worst leave the dropped count one short)
-        queue = span._events._dq  # type: ignore[attr-defined]
-        if queue.maxlen is None or len(queue) < queue.maxlen:
-            queue.append(_SdkEvent(name, attributes, timestamp))
-            return
+    if span.__class__ is _SdkSpan and _SdkSpan._add_event is _ADD_EVENT is not None:
+        # under the span's lock, as the SDK's _add_event: an unended span with room gets it
+        # appended as BoundedList.append would; a full or ended one goes the SDK's way below
+        event = _SdkEvent(name, attributes, timestamp)
+        with span._lock:
+            queue = span._events._dq  # type: ignore[attr-defined]
+            if span._end_time is None and (queue.maxlen is None or len(queue) < queue.maxlen):
+                queue.append(event)
+                return
+        span._add_event(event)
+        return
     add = getattr(span, "_add_event", None)
     if add is not None and _SdkEvent is not None:
         add(_SdkEvent(name, attributes, timestamp))

@@ -8,14 +8,20 @@ the table when the processors' ``on_start`` sees the span (about 5 µs of a span
 where a probe span built by the SDK's constructor and one built here have the same fields, of the
 same types (the tracer's shared ones taken from the probe); the span is then an instance of the
 SDK's own class, so everything that reads or changes it (``set_attribute``, ``record_exception``,
-``end``, processors, exporters) is the SDK's code. Where the sampler that decides for the span's
+processors, exporters) is the SDK's code, and :func:`end_span` ends it with the steps of the
+SDK's ``end``. Where the sampler that decides for the span's
 parent is one of the SDK's static samplers (always on or off, alone or a parent-based delegate),
 its fixed answer is taken without the call (~2 µs a span); any other sampler is asked, as the SDK
 asks it.
 
-``tests/unit/telemetry/test_sdk.py`` and ``test_straight_spans.py`` compare what is built here
-with what the SDK builds (fields, exports, samplers, parents, limits, internal metrics, threads)
-and fail loudly if the SDK changes.
+What protects a user's installation, where these tests do not run: the probe (the SDK's span
+fields, their types, ``ReadableSpan``'s fields), the methods whose work is done here checked to
+be the SDK's own on every span (an agent or a test double that patches ``Tracer.start_span`` or
+``Span.__init__``/``start``/``end``/``_readable_span``/``_add_event`` gets every span through
+its patch), and the public path wherever either says no. What the probe cannot see, a change of
+the SDK's logic that keeps its fields, ``tests/unit/telemetry/test_sdk.py`` and
+``test_straight_spans.py`` catch against the SDK the project is developed on (straight == the
+SDK's own start and end over every SDK sampler, parent, limit and id, with hypothesis).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from aurum_otel.telemetry.sdk import (
     LONGEST,
     PARENT_BASED_DELEGATES,
     attributes_after_start,
+    sdks_own,
     start_span,
 )
 
@@ -67,9 +74,16 @@ _SHARED_FIELDS = frozenset({
     "_span_processor", "_limits"})
 _OWN_FIELDS = frozenset({"_name", "_context", "_parent", "_start_time", "_attributes", "_events",
                          "_links", "_lock", "_record_end_metrics"})
+_RANDOM = getattr(TraceFlags, "RANDOM_TRACE_ID", None)  # an API before it: no straight spans
 _FLAGS = {(sampled, random): TraceFlags((TraceFlags.SAMPLED if sampled else 0)
-                                        | (TraceFlags.RANDOM_TRACE_ID if random else 0))
+                                        | ((_RANDOM or 0) if random else 0))
           for sampled in (False, True) for random in (False, True)}
+# The SDK's methods whose work the straight path does itself, as the SDK defines them: while
+# they are (no agent or test double has patched one), the straight path is taken.
+_SPAN_METHODS = ("__init__", "start", "end", "_readable_span")
+_INIT, _START, _END, _READABLE = (sdks_own(_SdkSpan, name, (f"Span.{name}",))
+                                   for name in _SPAN_METHODS)
+_START_SPAN = sdks_own(_SdkTracer, "start_span", ("Tracer.start_span",))
 _INTERNAL = SpanKind.INTERNAL
 _new = object.__new__
 _Lock = threading.Lock
@@ -105,12 +119,14 @@ class _Straight:
         tracer = self._tracer
         parent: SpanContext | None = get_current_span(context).get_span_context()
         if (len(attributes) > self._most or not tracer._is_enabled()
-                or parent.__class__ is not SpanContext or tracer.sampler is not self._sampler):
+                or parent.__class__ is not SpanContext or tracer.sampler is not self._sampler
+                or _SdkTracer.start_span is not _START_SPAN or _SdkSpan.__init__ is not _INIT
+                or _SdkSpan.start is not _START):
             # where it cannot hold the SDK's promises (limits, a sampler put on later): the
             # SDK's own start, which gives the sampler and on_start the attributes
             return tracer.start_span(name, context=context, attributes=attributes)
         ids = tracer.id_generator
-        static = self._static
+        static = self._static  # in PARENT_BASED_DELEGATES' order: root, remote, local
         if parent.is_valid:
             flags = parent.trace_flags
             trace_id, random = parent.trace_id, flags.random_trace_id
@@ -122,11 +138,9 @@ class _Straight:
         if fixed is not None:  # what the SDK's static sampler answers, without asking it
             decision, sampled, recording = fixed
             trace_state = None if parent is None else parent.trace_state
-            extra = None
-        else:
+        else:  # the SDK's other samplers, given no attributes, add none
             sampling = tracer.sampler.should_sample(context, trace_id, name, _INTERNAL, None, ())
-            decision, trace_state, extra = (sampling.decision, sampling.trace_state,
-                                            sampling.attributes)
+            decision, trace_state = sampling.decision, sampling.trace_state
             sampled, recording = decision.is_sampled(), decision.is_recording()
         span_context = SpanContext(trace_id, ids.generate_span_id(), False,
                                    _FLAGS[sampled, bool(random)], trace_state)
@@ -136,8 +150,6 @@ class _Straight:
         if not recording:
             return NonRecordingSpan(span_context)
         span = self.build(name, span_context, parent, attributes, end_metrics)
-        if extra:  # none from the SDK's samplers; a subclass's, the SDK's way
-            span._attributes._set_items(extra)
         span._start_time = time_ns()
         self._processor.on_start(span, parent_context=context)
         return span
@@ -231,7 +243,7 @@ def _straight(tracer: Any) -> _Straight | None:
         return None
     try:
         if not (callable(tracer._is_enabled) and hasattr(tracer._tracer_metrics, "start_span")
-                and hasattr(TraceFlags, "RANDOM_TRACE_ID")):
+                and _RANDOM is not None and _sdk_untouched()):
             return None
         probe = SpanContext(1, 1, False, _FLAGS[True, True])
         attributes = {"aurum.probe": "x"}
@@ -276,7 +288,8 @@ def end_span(span: Any, end_time: int | None = None) -> None:
     the end time and the attributes frozen, then its end hook, the processors' ``_on_ending``
     and ``on_end``) with the finished span built field by field (~0.5 µs less); a span not
     started, or ended already, gets the SDK's own ``end`` (its error or its warning)."""
-    if span.__class__ is not _SdkSpan or not _ENDS_STRAIGHT:
+    if (span.__class__ is not _SdkSpan or not _ENDS_STRAIGHT or _SdkSpan.end is not _END
+            or _SdkSpan._readable_span is not _READABLE):
         span.end(end_time)
         return
     with span._lock:
@@ -311,6 +324,15 @@ def span_starter(tracer: Any) -> Starter:
         return start_span(tracer, name, attributes, context, after_start=after_start)
 
     return starter
+
+
+def _sdk_untouched() -> bool:
+    """The SDK's span and tracer methods whose work the straight path does are still the SDK's
+    (checked again, more cheaply, on every span)."""
+    return (_SdkTracer is not None and _SdkTracer.start_span is _START_SPAN is not None
+            and all(own is not None and getattr(_SdkSpan, name) is own
+                    for name, own in zip(_SPAN_METHODS, (_INIT, _START, _END, _READABLE),
+                                         strict=True)))
 
 
 def _ends_the_sdks_way() -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import inspect
+import subprocess
+import sys
 from typing import Any
 
 import opentelemetry.attributes as sdk_attributes
@@ -566,3 +568,103 @@ def test_a_routed_calls_spans_are_ended_straight(tmp_path: Any,
     done = {span.name: span for span in exporter.get_finished_spans()}
     assert (done["shadow orders"].attributes or {})["aurum.migration.comparison"] == "match"
     assert done["shadow orders"].parent == done["migrate orders"].context
+
+
+# What the straight paths do without the SDK's calls, and where they step aside
+
+
+def test_the_straight_paths_skip_the_sdks_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What they are for: no BoundedList.append for an event, no ReadableSpan constructor for
+    an end (fails if either fast path is turned off)."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.util import BoundedList
+
+    calls: list[str] = []
+    append, readable_init = BoundedList.append, ReadableSpan.__init__
+
+    def counting_append(self: Any, item: Any) -> None:
+        calls.append("append")
+        append(self, item)
+
+    def counting_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append("readable")
+        readable_init(self, *args, **kwargs)
+
+    provider, exporter = _provider()
+    start = span_starter(provider.get_tracer("t"))  # its probe builds the SDK's own span
+    monkeypatch.setattr(BoundedList, "append", counting_append)
+    monkeypatch.setattr(ReadableSpan, "__init__", counting_init)
+    span = start("s", ATTRIBUTES)
+    add_event_at(span, "e", frozen_attributes({"k": "v"}), 1)
+    end_span(span)
+    assert calls == []
+    (done,) = exporter.get_finished_spans()
+    assert [event.name for event in done.events] == ["e"] and done.end_time is not None
+    public = provider.get_tracer("t").start_span("p")
+    public.add_event("e")
+    public.end()
+    assert calls == ["readable", "append", "readable"]  # the SDK's own path, for scale
+
+
+@pytest.mark.parametrize("method", ["start", "end", "_add_event", "__init__"])
+def test_an_sdk_method_patched_by_an_agent_is_called_not_bypassed(
+        monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """An APM agent or a test double that wraps one of the SDK's span methods the straight
+    paths stand in for sees every aurum-otel span go through it."""
+    seen: list[str] = []
+    original = getattr(Span, method)
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(method)
+        return original(self, *args, **kwargs)
+
+    provider, exporter = _provider()
+    start = span_starter(provider.get_tracer("t"))
+    assert isinstance(start, _Straight)
+    monkeypatch.setattr(Span, method, wrapper)  # after the starter was made, as an agent may
+    span = start("s", ATTRIBUTES)
+    add_event_at(span, "e", frozen_attributes({"k": "v"}), 1)
+    end_span(span)
+    assert method in seen
+    (done,) = exporter.get_finished_spans()
+    assert dict(done.attributes or {}) == ATTRIBUTES and len(done.events) == 1
+
+
+def test_a_patched_tracer_start_span_is_called_not_bypassed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.trace import Tracer
+
+    seen: list[str] = []
+    original = Tracer.start_span
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append("start_span")
+        return original(self, *args, **kwargs)
+
+    provider, exporter = _provider()
+    start = span_starter(provider.get_tracer("t"))
+    monkeypatch.setattr(Tracer, "start_span", wrapper)  # after the starter was made
+    start("s", ATTRIBUTES).end()
+    assert seen == ["start_span"]
+    assert dict(exporter.get_finished_spans()[0].attributes or {}) == ATTRIBUTES
+
+
+def test_an_api_without_the_random_trace_id_flag_imports_and_starts_no_span_straight(
+        tmp_path: Any) -> None:
+    """opentelemetry-api before RANDOM_TRACE_ID (1.27 to 1.40 are allowed): aurum-otel imports and
+    does not start spans straight (the installed SDK itself needs the flag to start one, so the
+    span is not started here)."""
+    script = tmp_path / "old_api.py"
+    script.write_text(
+        "from opentelemetry.trace import TraceFlags\n"
+        "del TraceFlags.RANDOM_TRACE_ID\n"
+        "import aurum_otel\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from aurum_otel.telemetry import straight\n"
+        "start = straight.span_starter(TracerProvider().get_tracer('t'))\n"
+        "assert not isinstance(start, straight._Straight)\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
