@@ -159,12 +159,15 @@ def set_known_attribute(span: Any, key: str, value: str) -> None:
     valid) on a span it started and has not ended: straight into the SDK span's table (about
     1 µs less), within its limits; the public call otherwise."""
     table = getattr(span, "_attributes", None)
-    if (table is not None and table.__class__ is _BoundedAttributes and not table._immutable
+    lock = getattr(span, "_lock", None)
+    if (table is not None and lock is not None and table.__class__ is _BoundedAttributes
             and (table.maxlen is None or len(table) < table.maxlen or key in table._dict)
             and (table.max_value_len is None or table.max_value_len >= len(value))):
-        table._dict[key] = value
-    else:
-        span.set_attribute(key, value)
+        with lock:  # as the SDK's set_attribute: an end cannot slip between check and write
+            if not table._immutable:
+                table._dict[key] = value
+                return
+    span.set_attribute(key, value)  # the SDK's way (an ended span: its warning)
 
 
 LONGEST = MAX_LENGTH  # the longest value start_span is given: a migration name

@@ -6,6 +6,7 @@ import gc
 import inspect
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import opentelemetry.attributes as sdk_attributes
@@ -668,3 +669,33 @@ def test_an_api_without_the_random_trace_id_flag_imports_and_starts_no_span_stra
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("write", ["attribute", "event"])
+def test_a_straight_write_waits_for_the_spans_lock_as_the_sdks_does(write: str) -> None:
+    """An end racing aurum-otel's own attribute or event write cannot slip between its check
+    and its write (it would land in a span already handed to the exporters): the write holds
+    the span's lock, as the SDK's set_attribute and _add_event do."""
+    provider, exporter = _provider()
+    span = span_starter(provider.get_tracer("t"))("s", ATTRIBUTES)
+    done = threading.Event()
+
+    def writing() -> None:
+        if write == "attribute":
+            set_known_attribute(span, "aurum.migration.comparison", "match")
+        else:
+            add_event_at(span, "e", frozen_attributes({"k": "v"}), 1)
+        done.set()
+
+    with span._lock:  # type: ignore[attr-defined]  # another thread is ending it, say
+        writer = threading.Thread(target=writing)
+        writer.start()
+        assert not done.wait(0.2)  # the write waits for the lock
+    writer.join(5)
+    assert done.is_set()
+    end_span(span)
+    (finished,) = exporter.get_finished_spans()
+    if write == "attribute":
+        assert (finished.attributes or {})["aurum.migration.comparison"] == "match"
+    else:
+        assert [event.name for event in finished.events] == ["e"]
