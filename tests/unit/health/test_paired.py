@@ -21,6 +21,7 @@ from aurum_otel.health import (
     WindowStats,
 )
 from aurum_otel.health.paired import sign_z
+from tests.unit.health.fixed import Fixed
 
 
 def _population(n: int, legacy: float, simplified: float) -> Status:
@@ -83,7 +84,7 @@ def test_noise_is_not_a_slowdown() -> None:
 
 def test_without_pair_counts_the_rule_does_not_judge() -> None:
     policy = HealthPolicy.from_yaml("rules: [{paired: {max_ratio: 1.25}}]")
-    verdict = policy.evaluate("m", _Fixed(WindowStats("m", 300, source="in-process")))
+    verdict = policy.evaluate("m", Fixed(WindowStats("m", 300, source="in-process")))
     assert verdict.status is Status.HEALTHY
     assert verdict.reasons == ["paired: not judged: no shadow pairs from in-process in the window"]
 
@@ -114,16 +115,6 @@ def test_the_error_test_needs_significance_and_the_increase() -> None:
     assert none.status is Status.HEALTHY and none.message == (
         "only simplified failed in 0 and only legacy in 0 of 300 pairs: +0.0% (no pair where "
         "only one side failed; at most +1%)")
-
-
-class _Fixed:
-    name = "fixed"
-
-    def __init__(self, stats: WindowStats) -> None:
-        self._stats = stats
-
-    def stats(self, migration: str, window: float) -> WindowStats:
-        return self._stats
 
 
 def test_a_slowdown_counts_only_where_it_matters() -> None:

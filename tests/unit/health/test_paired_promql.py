@@ -29,6 +29,7 @@ from aurum_otel.health import (
 )
 from aurum_otel.health.prometheus import PrometheusSource
 from aurum_otel.health.promql import duration, median_ratio, pair_ratios, pairs, routing_keys
+from tests.unit.health.fixed import Fixed
 from tests.unit.health.promtool import firing as promtool_firing
 from tests.unit.health.promtool import needs_promtool, run_rule_tests
 
@@ -113,7 +114,7 @@ def _window(case: Case, samples: float = 20) -> PairStats:
 def _python(name: str) -> Status:
     case, samples = (BORN, 10) if name == "born" else (CASES[name], 20)
     stats = WindowStats(name, 300, pairs=_window(case, samples))
-    return HealthPolicy(RULE).evaluate(name, _Fixed(stats)).status
+    return HealthPolicy(RULE).evaluate(name, Fixed(stats)).status
 
 
 @needs_promtool
@@ -211,7 +212,7 @@ def test_the_prometheus_source_reads_pairs_and_judges_them_as_in_process() -> No
     assert latency.status is Status.HEALTHY  # slower in 62 %, but the median ratio is 1.15
     assert latency.query == median_ratio(w, "aurum_migration_name", "orders")
     in_process = HealthPolicy(PairedRule()).evaluate(
-        "orders", _Fixed(WindowStats("orders", 300, pairs=stats.pairs)))
+        "orders", Fixed(WindowStats("orders", 300, pairs=stats.pairs)))
     assert [(r.status, r.message) for r in in_process.results] == [
         (r.status, r.message) for r in verdict.results]
 
@@ -244,16 +245,6 @@ def test_routing_keys_come_from_the_gauge_and_are_zero_without_it() -> None:
         'sum by (aurum_migration_name, aurum_migration_implementation) (aurum_migration_routing_keys'
         '{aurum_migration_name="orders"} and ignoring(aurum_migration_implementation) topk by '
         '(aurum_migration_name) (1, ')
-
-
-class _Fixed:
-    name = "fixed"
-
-    def __init__(self, stats: WindowStats) -> None:
-        self._stats = stats
-
-    def stats(self, migration: str, window: float) -> WindowStats:
-        return self._stats
 
 
 # legacy's latency histogram per sample (cumulative at 0.0005, 0.01, 0.025, +Inf)

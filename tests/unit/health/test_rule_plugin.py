@@ -19,6 +19,7 @@ from aurum_otel.errors import ConfigurationError
 from aurum_otel.health import HealthPolicy, SideStats, Status, WindowStats, rules
 from aurum_otel.health.promql import RecordedNames, side
 from aurum_otel.health.verdict import RuleResult
+from tests.unit.health.fixed import Fixed
 
 YAML = """
 window: 600
@@ -68,26 +69,16 @@ def _stats(legacy: float, simplified: float) -> WindowStats:
     return WindowStats("orders", 600, legacy=SideStats(legacy, 0), simplified=SideStats(simplified, 0))
 
 
-class _Fixed:
-    name = "fixed"
-
-    def __init__(self, stats: WindowStats) -> None:
-        self._stats = stats
-
-    def stats(self, migration: str, window: float) -> WindowStats:
-        return self._stats
-
-
 def test_a_rule_defined_elsewhere_loads_from_yaml_and_judges_in_process(
     toy_rule: type[rules.Rule],
 ) -> None:
     policy = HealthPolicy.from_yaml(YAML)
     toy = policy.rules.rules[1]  # type: ignore[attr-defined]
     assert isinstance(toy, toy_rule) and toy.min_share == 0.25  # type: ignore[attr-defined]
-    unhealthy = policy.evaluate("orders", _Fixed(_stats(legacy=900, simplified=100)))
+    unhealthy = policy.evaluate("orders", Fixed(_stats(legacy=900, simplified=100)))
     assert unhealthy.status is Status.UNHEALTHY
     assert unhealthy.reasons == ["simplified_share: simplified share 10%"]
-    healthy = policy.evaluate("orders", _Fixed(_stats(legacy=500, simplified=500)))
+    healthy = policy.evaluate("orders", Fixed(_stats(legacy=500, simplified=500)))
     assert [r.status for r in healthy.results if r.rule == "simplified_share"] == [Status.HEALTHY]
 
 

@@ -24,6 +24,7 @@ from aurum_otel.health import (
 from aurum_otel.health.file import split_from_steps, split_of_step
 from aurum_otel.health.split import chi_squared
 from aurum_otel.router import bucket
+from tests.unit.health.fixed import Fixed
 
 CALLS = 400
 
@@ -68,7 +69,7 @@ def test_one_routing_key_for_every_call_is_never_a_healthy_split(tmp_path: Path)
     split (by keys, see test_split_keys.py): inconclusive with that reason, never healthy."""
     constant = _key_outside("orders", 10)
     stats = _run(tmp_path, lambda user: constant)
-    verdict = HealthPolicy().evaluate("orders", _Fixed(stats))
+    verdict = HealthPolicy().evaluate("orders", Fixed(stats))
     assert verdict.status is Status.INCONCLUSIVE
     (split,) = [r for r in verdict.results if r.rule == "split"]
     assert split.status is Status.INCONCLUSIVE
@@ -169,16 +170,6 @@ def test_bad_split_options_are_named() -> None:
         HealthPolicy.from_yaml("rules: [{split: {confidence: 1}}]")
     policy = HealthPolicy.from_yaml("rules: [{split: {confidence: 0.99, min_samples: 50}}]")
     assert policy.rules.rules == (SplitRule(confidence=0.99, min_samples=50),)  # type: ignore[attr-defined]
-
-
-class _Fixed:
-    name = "fixed"
-
-    def __init__(self, stats: WindowStats) -> None:
-        self._stats = stats
-
-    def stats(self, migration: str, window: float) -> WindowStats:
-        return self._stats
 
 
 def test_the_split_is_judged_through_the_shipped_wiring(tmp_path: Path) -> None:

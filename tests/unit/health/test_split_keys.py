@@ -30,6 +30,7 @@ from aurum_otel.health.file import split_from_steps
 from aurum_otel.health.promql import routing_keys
 from aurum_otel.router import BUCKETS, Decision, bucket, decide
 from aurum_otel.telemetry.aggregate import KEYS_KEPT, Aggregator
+from tests.unit.health.fixed import Fixed
 from tests.unit.health.promtool import firing, needs_promtool, run_rule_tests
 
 NAME = "orders"
@@ -81,7 +82,7 @@ def test_a_key_extractor_returning_a_constant_is_too_few_keys_to_trust(tmp_path:
         result.message)
     assert "(50 needed)" in result.message and "check the key extractor" in result.message
     assert result.samples["legacy"] + result.samples["simplified"] == 400
-    verdict = HealthPolicy().evaluate(NAME, _Fixed(stats))
+    verdict = HealthPolicy().evaluate(NAME, Fixed(stats))
     assert verdict.status is Status.INCONCLUSIVE  # never healthy: the controller holds
 
 
@@ -172,17 +173,6 @@ def test_the_aggregator_counts_distinct_keys_per_step_and_side() -> None:
     assert abs(keys.legacy - keys.simplified) <= 2
 
 
-class _Fixed:
-    name = "fixed"
-
-    def __init__(self, stats: WindowStats) -> None:
-        self._stats = stats
-
-    def stats(self, migration: str, window: float) -> WindowStats:
-        return self._stats
-
-
-
 # promtool: the generated alert judges a keyed split by keys, as the Python rule does.
 # name -> (legacy calls, simplified calls, legacy keys, simplified keys) in the 5-minute window
 KEYED = {
@@ -247,7 +237,7 @@ def test_a_key_count_that_is_not_a_count_is_inconclusive(bad: float | None) -> N
     stats = WindowStats(NAME, 300, SideStats(360), SideStats(40), split=split)
     problem = stats.problem()
     assert problem is not None and problem.startswith("simplified routing keys")
-    verdict = HealthPolicy().evaluate(NAME, _Fixed(stats))
+    verdict = HealthPolicy().evaluate(NAME, Fixed(stats))
     assert verdict.status is Status.INCONCLUSIVE
 
 
