@@ -26,7 +26,6 @@ from aurum_otel.router import Decision
 from aurum_otel.shadow import Offer, ShadowRun
 from aurum_otel.shadow.snapshot import immutable, take
 from aurum_otel.telemetry.sdk import set_known_attribute, start_time_of
-from aurum_otel.telemetry.straight import end_span
 
 if TYPE_CHECKING:
     from aurum_otel.route import Router
@@ -209,7 +208,7 @@ class Invocation:
             if error is not None:
                 span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        end_span(span, end_time)
+        self.instruments.end_span(span, end_time)
 
     def _add_pending_event(self, span: Span) -> None:
         if self._tags_pending:

@@ -29,7 +29,6 @@ from aurum_otel.shadow import capture
 from aurum_otel.shadow.executor import worker_loop
 from aurum_otel.shadow.snapshot import Endless, materialized, size_of, thaw
 from aurum_otel.telemetry.sdk import set_known_attribute
-from aurum_otel.telemetry.straight import end_span
 
 if TYPE_CHECKING:
     from aurum_otel.route import Router
@@ -263,7 +262,7 @@ class ShadowRun:
             if error is not None:
                 span.set_attribute(semconv.ATTR_ERROR_TYPE,
                                    "TimeoutError" if cut_off else error_type(error))
-        end_span(span)
+        self.instruments.end_span(span)
 
     def _record_pair(self, error: BaseException | None, elapsed: float) -> None:
         """One pair for the paired statistics: who failed and who took longer, per side."""

@@ -11,6 +11,7 @@ which links a point in Prometheus to the trace in Jaeger.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -19,17 +20,19 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TracerProvider
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, Span, SpanContext, TracerProvider
 
 from aurum_otel.phase import Comparison, Implementation, Outcome, Phase, Role
 from aurum_otel.telemetry import semconv
 from aurum_otel.telemetry.aggregate import Aggregator, ComparisonKey
 from aurum_otel.telemetry.meters import UNLINKED, VERSION, meters_of
 from aurum_otel.telemetry.sdk import add_event_at, frozen_attributes
-from aurum_otel.telemetry.straight import span_starter
+from aurum_otel.telemetry.straight import end_span, span_starter
 
 __all__ = ["Attributes", "InstrumentSet", "Instruments", "feature_flag_event",
            "monitoring_explicitly_on"]
+
+logger = logging.getLogger("aurum_otel")
 
 Attributes = Mapping[str, str]
 CONTEXTS_KEPT = 4096  # routing keys' event attribute sets kept between calls
@@ -62,6 +65,7 @@ class Instruments:
         )
         self._start = span_starter(self.tracer)
         self._lock = threading.Lock()
+        self._failures: set[str] = set()  # span moments a tracer or processor raised at, logged
         self._span_attrs: dict[tuple[Any, ...], Attributes] = {}
         self._event_attrs: dict[tuple[str, Phase, str | None, str | None], Any] = {}
         self._contexts = 0  # keyed event attribute sets held
@@ -82,12 +86,36 @@ class Instruments:
             semconv.INSTRUMENTATION_SCOPE, VERSION, tracer_provider=tracer_provider
         )
         clone._start = span_starter(clone.tracer)
+        clone._failures = set()
         return clone
 
     def start_span(self, name: str, attributes: Attributes, context: Context | None = None
                    ) -> Span:
-        """Start a span with aurum-otel's cached attributes (see :func:`straight.span_starter`)."""
-        return self._start(name, attributes, context)  # type: ignore[no-any-return]
+        """Start a span with aurum-otel's cached attributes (see :func:`straight.span_starter`);
+        where the tracer or a span processor raises, a non-recording span: telemetry never
+        fails a call."""
+        try:
+            return self._start(name, attributes, context)  # type: ignore[no-any-return]
+        except Exception:
+            self._failed("start")
+            return INVALID_SPAN
+
+    def end_span(self, span: Span, end_time: int | None = None) -> None:
+        """End ``span`` (see :func:`straight.end_span`); a span processor that raises loses the
+        span, never the call."""
+        try:
+            end_span(span, end_time)
+        except Exception:
+            self._failed("end")
+
+    def _failed(self, moment: str) -> None:
+        with self._lock:
+            first = moment not in self._failures
+            self._failures.add(moment)
+        if first:
+            logger.warning("the tracer or a span processor raised at a span's %s; aurum-otel's "
+                           "calls go on and lose those spans (logged once per provider)", moment,
+                           exc_info=True)
 
     @property
     def transitions(self) -> Any:

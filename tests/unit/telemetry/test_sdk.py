@@ -36,8 +36,7 @@ from opentelemetry.trace import (
     TraceState,
 )
 
-import aurum_otel.invocation as invocation_module
-import aurum_otel.shadow.run as run_module
+import aurum_otel.telemetry.instruments as instruments_module
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
 from aurum_otel.telemetry import straight as straight_module
 from aurum_otel.telemetry.sdk import (
@@ -561,8 +560,7 @@ def test_a_routed_calls_spans_are_ended_straight(tmp_path: Any,
         ended.append(span.name)
         original(span, end_time)
 
-    monkeypatch.setattr(invocation_module, "end_span", watching)
-    monkeypatch.setattr(run_module, "end_span", watching)
+    monkeypatch.setattr(instruments_module, "end_span", watching)
     provider, exporter = _provider()
     _one_routed_call(tmp_path, provider, Phase.HYBRID)
     assert sorted(ended) == ["migrate orders", "shadow orders"]
