@@ -37,7 +37,7 @@ from aurum_otel.redact import (
 )
 
 __all__ = [
-    "MAX_DIFFERENCES", "REDACTED", "Comparator", "ComparisonResult", "ValueFree", "as_result",
+    "EQUAL", "MAX_DIFFERENCES", "REDACTED", "Comparator", "ComparisonResult", "ValueFree", "as_result",
     "deep_compare", "is_secret_key", "redact", "unordered_rows",
 ]
 
@@ -68,6 +68,10 @@ class ComparisonResult:
         return cls(False, (f"not comparable: {reason}",), comparable=False, reason=reason)
 
 
+EQUAL = ComparisonResult(True)
+"""What every comparison that found no difference returns (immutable, so shared: a match costs
+no allocation on the call path)."""
+
 Comparator = Callable[[Any, Any], "bool | ComparisonResult"]
 
 
@@ -81,7 +85,7 @@ def deep_compare(authoritative: object, shadow: object) -> ComparisonResult:
     try:
         # The usual case, equal results of plain types, settled without building any text.
         if authoritative == shadow and _identical(authoritative, shadow):
-            return ComparisonResult(True)
+            return EQUAL
     except Exception:
         pass  # an == that raises: the walk below judges field by field
     walk = _Walk()
@@ -90,7 +94,7 @@ def deep_compare(authoritative: object, shadow: object) -> ComparisonResult:
         return ComparisonResult(False, tuple(walk.out[:MAX_DIFFERENCES]))
     if walk.incomparable:
         return _incomparable(walk.incomparable[0])
-    return ComparisonResult(True)
+    return EQUAL
 
 
 def unordered_rows(authoritative: object, shadow: object) -> ComparisonResult:
@@ -101,7 +105,7 @@ def unordered_rows(authoritative: object, shadow: object) -> ComparisonResult:
     left = Counter(_hashable(row, originals) for row in authoritative)
     right = Counter(_hashable(row, originals) for row in shadow)
     if left == right:
-        return ComparisonResult(True)
+        return EQUAL
     differences = ([_line(f"rows: {len(authoritative)} != {len(shadow)}")]
                    if len(authoritative) != len(shadow) else [])
     for row, count in (left - right).items():
@@ -119,8 +123,10 @@ def as_result(outcome: bool | ComparisonResult) -> ComparisonResult:
     other line keeps only its leading path (``host: custom difference (len 12)#1f2e3d4c``); at most
     :data:`MAX_DIFFERENCES` lines.
     """
+    if outcome is EQUAL:  # the usual case: nothing to check
+        return outcome
     if not isinstance(outcome, ComparisonResult):
-        return ComparisonResult(True) if outcome else ComparisonResult(False, ("values differ",))
+        return EQUAL if outcome else ComparisonResult(False, ("values differ",))
     given = outcome.differences
     differences = tuple(given)
     reason = outcome.reason
@@ -263,13 +269,17 @@ def _identical(left: Any, right: Any) -> bool:
         for key, mine in left.items():
             theirs = right[key]
             item = type(mine)
-            if item is not type(theirs) or (item not in _ATOMS and not _identical(mine, theirs)):
+            if item is not type(theirs):
+                return False
+            if item not in _ATOMS and not _identical(mine, theirs):
                 return False
         return True
     if kind is list or kind is tuple:
         for mine, theirs in zip(left, right, strict=False):  # equal lengths: left == right
             item = type(mine)
-            if item is not type(theirs) or (item not in _ATOMS and not _identical(mine, theirs)):
+            if item is not type(theirs):
+                return False
+            if item not in _ATOMS and not _identical(mine, theirs):
                 return False
         return True
     return False

@@ -7,11 +7,11 @@ and the hand-off of the shadow happen here once for both. The shadow itself runs
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable
 from contextvars import Token
+from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, trace
@@ -120,7 +120,7 @@ class Invocation:
             return False, reason
         # The keyword dict is the call's own, fresh per call and seen by no one else, so only
         # its values need protecting.
-        if immutable(args) and all(immutable(value) for value in kwargs.values()):
+        if immutable(args) and (not kwargs or all(immutable(value) for value in kwargs.values())):
             return True, (None, args, kwargs)
         copied, payload = take((None, args, kwargs))
         return (True, payload) if copied else (False, SkipReason.UNCOPYABLE_ARGUMENTS)
@@ -275,4 +275,4 @@ class Invocation:
 
 def _function_of(wrapped: Callable[..., Any]) -> Callable[..., Any]:
     """The plain function of a bound method (to bind the shadow's own copy of the instance)."""
-    return wrapped.__func__ if inspect.ismethod(wrapped) else wrapped
+    return wrapped.__func__ if type(wrapped) is MethodType else wrapped  # inspect.ismethod's test

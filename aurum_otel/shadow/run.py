@@ -20,7 +20,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import Span
 
 from aurum_otel import nesting, semconv
-from aurum_otel.compare import ComparisonResult, as_result
+from aurum_otel.compare import EQUAL, ComparisonResult, as_result
 from aurum_otel.errors import error_type
 from aurum_otel.hooks import MismatchReport, call_hook
 from aurum_otel.phase import Comparison, Implementation, Outcome, Role, Rollout, SkipReason
@@ -254,7 +254,7 @@ class ShadowRun:
             self._conclude(result, reason, differences, shadow_error=error)
         if span.is_recording():
             set_known_attribute(span, semconv.ATTR_COMPARISON,
-                                (self.result or Comparison.TIMEOUT).value)
+                                (self.result or Comparison.TIMEOUT)._value_)  # a plain str
             if self.reason is not None:
                 span.set_attribute(semconv.ATTR_COMPARISON_REASON, self.reason.value)
             if differences:
@@ -297,6 +297,8 @@ class ShadowRun:
             if options.clean is not None:
                 mine, value = options.clean(mine), options.clean(value)
             outcome: ComparisonResult = as_result(options.comparator(mine, value))
+            if outcome is EQUAL:  # the usual case
+                return Comparison.MATCH, None, ()
             if not getattr(outcome, "comparable", True):
                 return Comparison.SKIPPED, SkipReason.INCOMPARABLE_RESULT, outcome.differences
             if outcome.equal:

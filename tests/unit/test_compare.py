@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from aurum_otel.compare import (
+    EQUAL,
     MAX_DIFFERENCES,
     ComparisonResult,
     ValueFree,
@@ -382,3 +385,15 @@ def test_unordered_rows_exact() -> None:
     assert unordered_rows([(1, {2})], [(1, {3})]).equal is False
     assert unordered_rows({"a": 1}, [("a", 1)]).differences == ("value: dict != list",)
     assert unordered_rows([{"a": 1, 2: "b"}], [{2: "b", "a": 1}]).equal is True  # mixed key types
+
+
+def test_an_equal_comparison_is_the_one_shared_result() -> None:
+    """A match allocates no result on the call path: the default comparator, ``as_result`` and a
+    ``True`` from a custom comparator all give the one immutable ``EQUAL``."""
+    settings = {"user": 7, "features": ["a", "b"], "limit": 1.5, "nested": ({"x": None},)}
+    assert deep_compare(settings, copy.deepcopy(settings)) is EQUAL
+    assert unordered_rows([(1, "a"), (2, "b")], [(2, "b"), (1, "a")]) is EQUAL
+    assert as_result(EQUAL) is EQUAL and as_result(True) is EQUAL
+    assert ComparisonResult(True) == EQUAL
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        EQUAL.equal = False  # type: ignore[misc]

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aurum_otel.shadow.snapshot import Pickled, size_of, take
+from aurum_otel.shadow.snapshot import Pickled, immutable, size_of, take
 
 _ATOMS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
                    st.text(max_size=20), st.binary(max_size=20))
@@ -47,3 +47,29 @@ def test_a_call_payload_counts_its_strings_and_pickled_parts() -> None:
     pickled = Pickled(pickle.dumps({"a": [1, 2]}))
     payload = (None, ("abc", 7, b"xy", pickled), {"k": "vwxyz", "n": 1.5})
     assert size_of(payload) == 3 + 2 + len(pickled.data) + 5
+
+
+def _shareable(value: Any) -> bool:
+    """Which values a shadow may share with its caller, spelt plainly: atoms, and tuples and
+    frozensets of shareable values; a subclass of an atom only without attributes of its own."""
+    if type(value) in (str, int, float, bool, bytes, type(None)):
+        return True
+    if type(value) in (tuple, frozenset):
+        return all(_shareable(item) for item in value)
+    return isinstance(value, str | int | float | bool | bytes) and not hasattr(value, "__dict__")
+
+
+class _Tagged(str):
+    pass
+
+
+_SHAREABLE_OR_NOT = st.recursive(
+    _ATOMS | st.lists(_ATOMS, max_size=2) | st.builds(_Tagged, st.text(max_size=3)),
+    lambda inner: (st.tuples(inner, inner) | st.lists(inner, max_size=2).map(tuple)
+                   | st.frozensets(_ATOMS, max_size=3)),
+    max_leaves=10)
+
+
+@given(_SHAREABLE_OR_NOT)
+def test_immutable_says_what_the_sharing_rule_says(value: Any) -> None:
+    assert immutable(value) is _shareable(value)
