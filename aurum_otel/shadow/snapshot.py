@@ -44,6 +44,8 @@ class Pickled:
 
 
 UNCOPYABLE: tuple[bool, Any] = (False, None)
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_new = object.__new__
 
 
 def take(value: Any) -> tuple[bool, Any]:
@@ -53,22 +55,26 @@ def take(value: Any) -> tuple[bool, Any]:
     the user's, not the value's).
     """
     try:
-        if immutable(value):
+        kind = type(value)
+        # a dict or list (the usual result) is never immutable: pickled without asking
+        if kind is not dict and kind is not list and immutable(value):
             return True, value
-        return _copy(value)
+        try:
+            data = pickle.dumps(value, _PROTOCOL)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # what pickle refuses (a local class, a lambda): copy.deepcopy
+            return _deep_copy(value)
+        snapshot = _new(Pickled)  # without a call to __init__: every shadowed call's result
+        snapshot.data = data
+        return True, snapshot
     except KeyboardInterrupt:
         raise
     except BaseException:  # user code in __reduce__/__eq__/__getattr__: never the caller's problem
         return UNCOPYABLE
 
 
-def _copy(value: Any) -> tuple[bool, Any]:
-    try:
-        return True, Pickled(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        pass
+def _deep_copy(value: Any) -> tuple[bool, Any]:
     try:
         return True, copy.deepcopy(value)
     except KeyboardInterrupt:
@@ -103,7 +109,7 @@ def size_of(snapshot: Any) -> int:
             item_kind = type(item)
             if item_kind is str or item_kind is bytes:
                 total += len(item)
-            elif item_kind not in _ATOMIC:
+            elif item_kind not in _ATOMIC and (item_kind is not dict or item):  # {}: no call
                 total += size_of(item)
         return total
     try:

@@ -171,7 +171,10 @@ class Aggregator:
                 for name, keys in list(self._keys.items())}
 
     def record_comparison(self, key: ComparisonKey) -> None:
-        comparisons = self._table().comparisons
+        try:  # this thread's table, without a call once it exists
+            comparisons = self._local.table.comparisons
+        except AttributeError:
+            comparisons = self._table().comparisons
         comparisons[key] = comparisons.get(key, 0) + 1
 
     def record_pair(self, name: str, legacy_failed: bool, simplified_failed: bool,

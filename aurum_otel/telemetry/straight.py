@@ -32,7 +32,9 @@ from collections.abc import Callable, Mapping
 from time import time_ns
 from typing import Any
 
+from opentelemetry.context import get_current
 from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
     SpanContext,
     SpanKind,
@@ -59,6 +61,7 @@ try:
     from opentelemetry.sdk.trace.sampling import ParentBased as _ParentBased
     from opentelemetry.sdk.trace.sampling import StaticSampler as _StaticSampler
     from opentelemetry.sdk.util import BoundedList as _BoundedList
+    from opentelemetry.trace.propagation import _SPAN_KEY
 except ImportError:  # no SDK, or one without these: the tracer's own start_span
     _SdkTracer = _SdkSpan = None  # type: ignore[assignment, misc]
 
@@ -84,6 +87,7 @@ _SPAN_METHODS = ("__init__", "start", "end", "_readable_span")
 _INIT, _START, _END, _READABLE = (sdks_own(_SdkSpan, name, (f"Span.{name}",))
                                    for name in _SPAN_METHODS)
 _START_SPAN = sdks_own(_SdkTracer, "start_span", ("Tracer.start_span",))
+_SPAN_CONTEXT = sdks_own(_SdkSpan, "get_span_context", ("Span.get_span_context",))
 _INTERNAL = SpanKind.INTERNAL
 _new = object.__new__
 _Lock = threading.Lock
@@ -117,7 +121,16 @@ class _Straight:
 
     def __call__(self, name: str, attributes: Mapping[str, str], context: Any = None) -> Any:
         tracer = self._tracer
-        parent: SpanContext | None = get_current_span(context).get_span_context()
+        # get_current_span(context).get_span_context(), without its calls for the usual parents:
+        # none, or the SDK's own span
+        found = (get_current() if context is None else context).get(_SPAN_KEY)
+        parent: SpanContext | None
+        if found is None:
+            parent = INVALID_SPAN_CONTEXT
+        elif found.__class__ is _SdkSpan and _SdkSpan.get_span_context is _SPAN_CONTEXT:
+            parent = found._context
+        else:
+            parent = get_current_span(context).get_span_context()
         if (len(attributes) > self._most or not tracer._is_enabled()
                 or parent.__class__ is not SpanContext or tracer.sampler is not self._sampler
                 or _SdkTracer.start_span is not _START_SPAN or _SdkSpan.__init__ is not _INIT

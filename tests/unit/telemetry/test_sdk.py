@@ -11,6 +11,7 @@ from typing import Any
 
 import opentelemetry.attributes as sdk_attributes
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, Span, SpanLimits, SpanProcessor, TracerProvider
@@ -35,6 +36,7 @@ from opentelemetry.trace import (
     TraceFlags,
     TraceState,
 )
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 import aurum_otel.telemetry.instruments as instruments_module
 from aurum_otel import FileStore, Phase, Rollout, migrated, testing
@@ -697,3 +699,61 @@ def test_a_straight_write_waits_for_the_spans_lock_as_the_sdks_does(write: str) 
         assert (finished.attributes or {})["aurum.migration.comparison"] == "match"
     else:
         assert [event.name for event in finished.events] == ["e"]
+
+
+@pytest.mark.parametrize("parent", ["none", "current sdk span", "given sdk span",
+                                    "given non-recording span", "not a span"])
+def test_a_straight_span_finds_its_parent_as_get_current_span_does(parent: str) -> None:
+    """The straight start reads the parent out of the context itself for the usual parents (none,
+    the SDK's span); every kind of parent gives the span the SDK's own start would give it."""
+    provider, exporter = _provider()
+    tracer = provider.get_tracer("t")
+    start = span_starter(tracer)
+    assert isinstance(start, _Straight)
+    outer = tracer.start_span("outer")
+    remote = SpanContext(0x1F, 0x2F, True, TraceFlags(TraceFlags.SAMPLED))
+    context: Any = {
+        "none": None,
+        "current sdk span": None,
+        "given sdk span": trace.set_span_in_context(outer),
+        "given non-recording span": trace.set_span_in_context(NonRecordingSpan(remote)),
+        "not a span": otel_context.set_value(_SPAN_KEY, "not a span"),
+    }[parent]
+    token = otel_context.attach(trace.set_span_in_context(outer)) if parent == "current sdk span" \
+        else None
+    try:
+        ours = start("ours", ATTRIBUTES, context)
+        theirs = tracer.start_span("theirs", context=context, attributes=ATTRIBUTES)
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+    end_span(ours)
+    theirs.end()
+    outer.end()
+    made = {span.name: span for span in exporter.get_finished_spans()}
+    assert made["ours"].parent == made["theirs"].parent
+    assert made["ours"].context.trace_id == made["theirs"].context.trace_id or parent in (
+        "none", "not a span")  # a root span gets a trace of its own
+    expected = {"none": None, "not a span": None, "given non-recording span": remote}.get(
+        parent, outer.get_span_context())
+    assert made["ours"].parent == expected
+
+
+def test_a_patched_get_span_context_is_called_for_a_straight_spans_parent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    original = Span.get_span_context
+
+    def wrapper(self: Any) -> Any:
+        seen.append(self.name)
+        return original(self)
+
+    provider, exporter = _provider()
+    tracer = provider.get_tracer("t")
+    start = span_starter(tracer)
+    outer = tracer.start_span("outer")
+    monkeypatch.setattr(Span, "get_span_context", wrapper)  # after the starter, as an agent may
+    end_span(start("inner", ATTRIBUTES, trace.set_span_in_context(outer)))
+    assert "outer" in seen
+    (inner,) = exporter.get_finished_spans()
+    assert inner.parent == outer.get_span_context()
