@@ -24,7 +24,7 @@ from aurum_otel.hooks import call_hook
 from aurum_otel.phase import Implementation, Outcome, PhaseState, Role, SkipReason
 from aurum_otel.router import Decision
 from aurum_otel.shadow import Offer, ShadowRun
-from aurum_otel.shadow.snapshot import immutable, take
+from aurum_otel.shadow.snapshot import shared_size, take
 from aurum_otel.telemetry.sdk import set_known_attribute, start_time_of
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ class Invocation:
     """The life of one routed call: start, maybe fall back, end; then hand off the shadow."""
 
     __slots__ = (
-        "_args", "_closed", "_digest", "_instance", "_kwargs", "_nest", "_outcome", "_shadow_args", "_span",
+        "_args", "_closed", "_digest", "_inputs_size", "_instance", "_kwargs", "_nest", "_outcome",
+        "_shadow_args", "_span",
         "_started", "_tags_pending", "_token", "_wrapped", "decision", "implementation",
         "instruments", "is_async", "monitored", "router", "state",
     )
@@ -67,6 +68,7 @@ class Invocation:
         self._span: Span | None = None
         self._token: Token[Context] | None = None
         self._shadow_args: tuple[bool, Any] | None = None
+        self._inputs_size: int | None = None  # the budget's count of shared arguments, if shared
         self._tags_pending = False
         self._nest: nesting.Nest | None = None
         self._closed = False  # a handed-over call's closing ran (see close())
@@ -120,7 +122,9 @@ class Invocation:
             return False, reason
         # The keyword dict is the call's own, fresh per call and seen by no one else, so only
         # its values need protecting.
-        if immutable(args) and (not kwargs or all(immutable(value) for value in kwargs.values())):
+        size = shared_size(args, kwargs)
+        if size is not None:
+            self._inputs_size = size
             return True, (None, args, kwargs)
         copied, payload = take((None, args, kwargs))
         return (True, payload) if copied else (False, SkipReason.UNCOPYABLE_ARGUMENTS)
@@ -261,6 +265,7 @@ class Invocation:
             router, self.decision, target, _function_of(self._wrapped), payload, result, error,
             self._span, closing=None if closing is None else (self, closing),
             scope=router.scope, rollout=self.state.rollout, authoritative_elapsed=elapsed,
+            inputs_size=self._inputs_size,
         )
         if skip is not None:
             run.skip(skip)

@@ -66,6 +66,7 @@ class ShadowRun:
         authoritative_error: BaseException | None, parent: Span | None, *,
         closing: tuple[_Closable, float] | None = None, scope: ShadowScope | None = None,
         rollout: Rollout | None = None, authoritative_elapsed: float = 0.0,
+        inputs_size: int | None = None,
     ) -> None:
         self.router = router
         self.rollout = rollout
@@ -81,7 +82,9 @@ class ShadowRun:
         self._parent = parent
         self._context = contextvars.copy_context()  # the caller's request-scoped variables
         self.deadline = _clock() + router.options.shadow_timeout
-        self.size = size_of(payload) + size_of(authoritative_value)
+        # what the snapshots hold against the budget (the caller may have counted its inputs)
+        self.size = ((size_of(payload) if inputs_size is None else inputs_size)
+                     + size_of(authoritative_value))
         # The executor and instruments of this moment, for good: a configure() racing with this
         # call must not leave the hand-over with one executor and the job with another.
         self.shadows = router.shadows

@@ -39,8 +39,10 @@ from opentelemetry.trace import (
     SpanContext,
     SpanKind,
     TraceFlags,
+    TraceState,
     get_current_span,
 )
+from opentelemetry.trace import span as _api_span
 
 from aurum_otel.telemetry.sdk import (
     LONGEST,
@@ -89,6 +91,10 @@ _INIT, _START, _END, _READABLE = (sdks_own(_SdkSpan, name, (f"Span.{name}",))
 _START_SPAN = sdks_own(_SdkTracer, "start_span", ("Tracer.start_span",))
 _SPAN_CONTEXT = sdks_own(_SdkSpan, "get_span_context", ("Span.get_span_context",))
 _INTERNAL = SpanKind.INTERNAL
+# what SpanContext's constructor gives a span without a trace state, and its valid id ranges
+_NO_TRACE_STATE = getattr(_api_span, "DEFAULT_TRACE_STATE", None)  # None: the probe says no
+_MAX_TRACE_ID, _MAX_SPAN_ID = 2**128 - 1, 2**64 - 1
+_tuple_new = tuple.__new__
 _new = object.__new__
 _Lock = threading.Lock
 
@@ -155,8 +161,15 @@ class _Straight:
             sampling = tracer.sampler.should_sample(context, trace_id, name, _INTERNAL, None, ())
             decision, trace_state = sampling.decision, sampling.trace_state
             sampled, recording = decision.is_sampled(), decision.is_recording()
-        span_context = SpanContext(trace_id, ids.generate_span_id(), False,
-                                   _FLAGS[sampled, bool(random)], trace_state)
+        span_id = ids.generate_span_id()
+        if _CONTEXTS_STRAIGHT:  # SpanContext(...) as its constructor builds it, without the call
+            span_context = _tuple_new(SpanContext, (
+                trace_id, span_id, False, _FLAGS[sampled, bool(random)],
+                _NO_TRACE_STATE if trace_state is None else trace_state,
+                0 < trace_id <= _MAX_TRACE_ID and 0 < span_id <= _MAX_SPAN_ID))
+        else:
+            span_context = SpanContext(trace_id, span_id, False, _FLAGS[sampled, bool(random)],
+                                       trace_state)
         end_metrics = self._ended_by
         if end_metrics is None:
             end_metrics = self._metrics.start_span(parent, decision)
@@ -363,4 +376,28 @@ def _ends_the_sdks_way() -> bool:
         return False
 
 
+def _contexts_the_apis_way() -> bool:
+    """Whether the installed API's ``SpanContext`` is the tuple ``__call__`` builds: probes built
+    both ways (valid and invalid ids, with and without a trace state) are equal, field by field."""
+    try:
+        state = TraceState([("k", "v")])
+        for trace_id, span_id, trace_state in ((1, 2, None), (_MAX_TRACE_ID, _MAX_SPAN_ID, state),
+                                               (0, 2, None), (1, 0, state),
+                                               (_MAX_TRACE_ID + 1, 1, None)):
+            flags = _FLAGS[True, True]
+            made = SpanContext(trace_id, span_id, False, flags, trace_state)
+            built = _tuple_new(SpanContext, (
+                trace_id, span_id, False, flags,
+                _NO_TRACE_STATE if trace_state is None else trace_state,
+                0 < trace_id <= _MAX_TRACE_ID and 0 < span_id <= _MAX_SPAN_ID))
+            if not (type(made) is type(built) and tuple(made) == tuple(built)
+                    and made.trace_state is built.trace_state and made.is_valid is built.is_valid
+                    and made.trace_flags is built.trace_flags and len(vars(made)) == 0):
+                return False
+        return True
+    except Exception:  # an API this was not written for: its own constructor
+        return False
+
+
 _ENDS_STRAIGHT = _ends_the_sdks_way()  # a fact about the installed SDK, found once
+_CONTEXTS_STRAIGHT = _contexts_the_apis_way()  # and one about the API

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aurum_otel.shadow.snapshot import Pickled, immutable, size_of, take
+from aurum_otel.shadow.snapshot import Pickled, immutable, shared_size, size_of, take
 
 _ATOMS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
                    st.text(max_size=20), st.binary(max_size=20))
@@ -73,3 +73,13 @@ _SHAREABLE_OR_NOT = st.recursive(
 @given(_SHAREABLE_OR_NOT)
 def test_immutable_says_what_the_sharing_rule_says(value: Any) -> None:
     assert immutable(value) is _shareable(value)
+
+
+@given(st.lists(_SHAREABLE_OR_NOT, max_size=4).map(tuple),
+       st.dictionaries(st.text(max_size=4), _SHAREABLE_OR_NOT, max_size=3))
+def test_shared_arguments_count_as_their_payload_would(args: tuple[Any, ...],
+                                                       kwargs: dict[str, Any]) -> None:
+    """``shared_size`` is ``size_of((None, args, kwargs))`` for arguments a shadow may share,
+    and ``None`` for arguments it may not (they are copied)."""
+    shareable = _shareable(args) and all(_shareable(value) for value in kwargs.values())
+    assert shared_size(args, kwargs) == (size_of((None, args, kwargs)) if shareable else None)

@@ -757,3 +757,28 @@ def test_a_patched_get_span_context_is_called_for_a_straight_spans_parent(
     assert "outer" in seen
     (inner,) = exporter.get_finished_spans()
     assert inner.parent == outer.get_span_context()
+
+
+def test_a_straight_span_context_is_the_one_the_apis_constructor_builds() -> None:
+    """Where the probe says the API's ``SpanContext`` is the tuple the straight start builds,
+    the straight span's context equals, field by field, the one its constructor would build; where
+    the probe cannot vouch for it (here: no default trace state to share), the constructor."""
+    assert straight_module._contexts_the_apis_way()
+    provider, _ = _provider()
+    start = span_starter(provider.get_tracer("t"))
+    remote = SpanContext(0x1F, 0x2F, True, TraceFlags(TraceFlags.SAMPLED),
+                         TraceState([("vendor", "x")]))
+    for context in (None, trace.set_span_in_context(NonRecordingSpan(remote))):
+        made = start("s", ATTRIBUTES, context).get_span_context()
+        rebuilt = SpanContext(made.trace_id, made.span_id, made.is_remote, made.trace_flags,
+                              None if context is None else made.trace_state)
+        assert type(made) is SpanContext and tuple(made) == tuple(rebuilt)
+        assert made.trace_state is rebuilt.trace_state and made.is_valid
+
+
+def test_the_span_context_probe_refuses_what_it_cannot_vouch_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(straight_module, "_NO_TRACE_STATE", None)
+    assert not straight_module._contexts_the_apis_way()
+    monkeypatch.setattr(straight_module, "_NO_TRACE_STATE", TraceState())  # not the API's own
+    assert not straight_module._contexts_the_apis_way()
