@@ -263,7 +263,7 @@ class Invocation:
                                    self._instance)
         run = ShadowRun(
             router, self.decision, target, _function_of(self._wrapped), payload, result, error,
-            self._span, closing=None if closing is None else (self, closing),
+            self._span, closing=None if closing is None else self,
             scope=router.scope, rollout=self.state.rollout, authoritative_elapsed=elapsed,
             inputs_size=self._inputs_size,
         )

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aurum_otel")
 
 _clock = time.perf_counter
+_START, _CONCLUDE = 0, 1  # a run's two claims
 
 
 
@@ -54,8 +55,8 @@ class ShadowRun:
     """One shadow: run the other implementation, compare, record; never raises."""
 
     __slots__ = (
-        "__weakref__", "_authoritative_error", "_authoritative_value", "_closing", "_concluded",
-        "_context", "_legacy", "_parent", "_payload", "_start", "_target",
+        "__weakref__", "_authoritative_error", "_authoritative_value", "_claims", "_closing",
+        "_context", "_legacy", "_parent", "_payload", "_target",
         "authoritative_elapsed", "cut", "deadline", "decision", "implementation", "instruments",
         "is_async", "reason", "result", "rollout", "router", "scope", "shadows", "size",
     )
@@ -64,7 +65,7 @@ class ShadowRun:
         self, router: Router, decision: Decision, target: Callable[..., Any] | None,
         legacy: Callable[..., Any], payload: Any, authoritative_value: Any,
         authoritative_error: BaseException | None, parent: Span | None, *,
-        closing: tuple[_Closable, float] | None = None, scope: ShadowScope | None = None,
+        closing: _Closable | None = None, scope: ShadowScope | None = None,
         rollout: Rollout | None = None, authoritative_elapsed: float = 0.0,
         inputs_size: int | None = None,
     ) -> None:
@@ -89,12 +90,13 @@ class ShadowRun:
         # call must not leave the hand-over with one executor and the job with another.
         self.shadows = router.shadows
         self.instruments = router.instruments
-        self._start = [None]  # popped by whoever starts or cancels it: exactly one
-        self._concluded = [None]  # popped by whoever concludes it: exactly one
+        # each claim removed by one claimant only (set.remove is atomic): who starts or cancels
+        # it, and who concludes it
+        self._claims = {_START, _CONCLUDE}
         self.result: Comparison | None = None
         self.reason: SkipReason | None = None
         self.cut = False
-        self._closing = closing
+        self._closing = closing  # the call to close, at authoritative_elapsed
         if closing is not None:
             self.shadows.hand_over(self)
         self.scope = scope
@@ -106,8 +108,8 @@ class ShadowRun:
 
     def run(self) -> None:
         try:
-            self._start.pop()
-        except IndexError:
+            self._claims.remove(_START)
+        except KeyError:
             return  # concluded before it started
         try:
             self.close_call()
@@ -146,10 +148,9 @@ class ShadowRun:
     def close_call(self) -> None:
         """Close the call handed to this run, once, whoever gets here first."""
         if self._closing is not None and self.shadows.take_back(self):
-            invocation, elapsed = self._closing
-            self._closing = None
+            invocation, self._closing = self._closing, None
             try:
-                invocation.close(elapsed)
+                invocation.close(self.authoritative_elapsed)
             except Exception:  # telemetry must never take down a shadow worker
                 logger.warning("closing the call span of %r failed", self.router.name,
                                exc_info=True)
@@ -167,7 +168,7 @@ class ShadowRun:
 
     @property
     def concluded(self) -> bool:
-        return not self._concluded
+        return _CONCLUDE not in self._claims
 
     def dropped(self, why: str) -> None:
         """Shed by the executor (cheap: this is the caller's thread)."""
@@ -239,7 +240,7 @@ class ShadowRun:
             Outcome.ERROR if error is not None else Outcome.SUCCESS, elapsed,
         )
         differences: tuple[str, ...] = ()
-        if not self._concluded:
+        if _CONCLUDE not in self._claims:
             pass  # the reaper counted it at its deadline
         elif cut_off or _clock() > self.deadline:
             self._conclude(Comparison.TIMEOUT, SkipReason.DEADLINE)
@@ -251,7 +252,7 @@ class ShadowRun:
             result, reason, differences = self._compare(value, error)
             if reason is None and result is not Comparison.ERROR:
                 self._record_pair(error, elapsed)  # both sides finished: a pair to judge
-            if self._concluded and capture.wanted(self, result):
+            if _CONCLUDE in self._claims and capture.wanted(self, result):
                 capture.capture(self, span, self._payload, self._authoritative_value,
                                 self._authoritative_error, value, error, result, differences)
             self._conclude(result, reason, differences, shadow_error=error)
@@ -324,8 +325,8 @@ class ShadowRun:
 
     def _claim_start(self) -> bool:
         try:
-            self._start.pop()  # atomic: one claimant wins
-        except IndexError:
+            self._claims.remove(_START)  # atomic: one claimant wins
+        except KeyError:
             return False
         return True
 
@@ -338,8 +339,8 @@ class ShadowRun:
                   differences: tuple[str, ...] = (), *,
                   shadow_error: BaseException | None = None) -> bool:
         try:
-            self._concluded.pop()
-        except IndexError:
+            self._claims.remove(_CONCLUDE)
+        except KeyError:
             return False  # counted already
         self.result, self.reason = result, reason
         self._payload = self._authoritative_value = None
