@@ -280,4 +280,6 @@ class Invocation:
 
 def _function_of(wrapped: Callable[..., Any]) -> Callable[..., Any]:
     """The plain function of a bound method (to bind the shadow's own copy of the instance)."""
-    return wrapped.__func__ if type(wrapped) is MethodType else wrapped  # inspect.ismethod's test
+    # inspect.ismethod's own test, without the call (isinstance: a wrapt proxy of a bound method
+    # says it is one, through its __class__)
+    return wrapped.__func__ if isinstance(wrapped, MethodType) else wrapped

@@ -1,0 +1,47 @@
+"""A method under ``@migrated`` stacked over another wrapt-based decorator (an agent's, a library's
+``@deprecated``): its shadow still runs the plain function on its own copy of the instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import wrapt
+
+from aurum_otel import FileStore, Phase, Rollout, migrated, testing
+
+
+@wrapt.decorator
+def _logged(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    return wrapped(*args, **kwargs)
+
+
+class _Cart:
+    def __init__(self) -> None:
+        self.total = 0
+
+    @migrated("stacked_cart")
+    @_logged
+    def add(self, amount: int) -> int:
+        self.total += amount
+        return self.total
+
+    @add.simplified
+    def _add(self, amount: int) -> int:
+        self.total += amount
+        return self.total
+
+
+def test_a_legacy_shadow_under_a_wrapt_decorator_runs_on_its_own_instance(
+        tmp_path: Path) -> None:
+    FileStore.in_dir(tmp_path).transition(
+        "stacked_cart", Phase.HYBRID, Rollout(percent=100, compare=100), actor="t", reason="t")
+    with testing.capture(state_dir=tmp_path) as telemetry:
+        cart = _Cart()
+        assert cart.add(10) == 10  # simplified serves
+        telemetry.wait_for_shadows()
+        assert cart.total == 10  # the legacy shadow ran on its own copy, not the caller's cart
+        (shadow,) = telemetry.spans("shadow stacked_cart")
+        attributes = dict(shadow.attributes or {})
+        assert attributes.get("aurum.migration.comparison") == "match", attributes
+        assert "error.type" not in attributes
