@@ -121,8 +121,14 @@ class Invocation:
                       else SkipReason.UNCOPYABLE_ARGUMENTS)
             return False, reason
         # The keyword dict is the call's own, fresh per call and seen by no one else, so only
-        # its values need protecting.
-        size = shared_size(args, kwargs)
+        # its values need protecting. (Runs before the authoritative: user code it meets, an
+        # argument's __getattr__ or __sizeof__, never fails the call; the shadow is skipped.)
+        try:
+            size = shared_size(args, kwargs)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            return False, SkipReason.UNCOPYABLE_ARGUMENTS
         if size is not None:
             self._inputs_size = size
             return True, (None, args, kwargs)

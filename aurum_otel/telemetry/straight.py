@@ -89,7 +89,6 @@ _SPAN_METHODS = ("__init__", "start", "end", "_readable_span")
 _INIT, _START, _END, _READABLE = (sdks_own(_SdkSpan, name, (f"Span.{name}",))
                                    for name in _SPAN_METHODS)
 _START_SPAN = sdks_own(_SdkTracer, "start_span", ("Tracer.start_span",))
-_SPAN_CONTEXT = sdks_own(_SdkSpan, "get_span_context", ("Span.get_span_context",))
 _INTERNAL = SpanKind.INTERNAL
 # what SpanContext's constructor gives a span without a trace state, and its valid id ranges
 _NO_TRACE_STATE = getattr(_api_span, "DEFAULT_TRACE_STATE", None)  # None: the probe says no
@@ -128,13 +127,13 @@ class _Straight:
     def __call__(self, name: str, attributes: Mapping[str, str], context: Any = None) -> Any:
         tracer = self._tracer
         # get_current_span(context).get_span_context(), without its calls for the usual parents:
-        # none, or the SDK's own span
+        # none, or the SDK's own span (its exact type: a proxy's __class__ may say so too)
         found = (get_current() if context is None else context).get(_SPAN_KEY)
         parent: SpanContext | None
         if found is None:
             parent = INVALID_SPAN_CONTEXT
-        elif found.__class__ is _SdkSpan and _SdkSpan.get_span_context is _SPAN_CONTEXT:
-            parent = found._context
+        elif type(found) is _SdkSpan:
+            parent = found.get_span_context()
         else:
             parent = get_current_span(context).get_span_context()
         if (len(attributes) > self._most or not tracer._is_enabled()

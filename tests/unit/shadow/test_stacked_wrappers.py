@@ -45,3 +45,34 @@ def test_a_legacy_shadow_under_a_wrapt_decorator_runs_on_its_own_instance(
         attributes = dict(shadow.attributes or {})
         assert attributes.get("aurum.migration.comparison") == "match", attributes
         assert "error.type" not in attributes
+
+
+class _Amount(int):
+    __slots__ = ()
+
+    def __sizeof__(self) -> int:
+        raise SystemExit("from __sizeof__")
+
+
+@migrated("odd_argument")
+def _plus_one(amount: int) -> int:
+    return int(amount) + 1
+
+
+@_plus_one.simplified
+def _plus_one_v2(amount: int) -> int:
+    return int(amount) + 1
+
+
+def test_an_argument_whose_size_cannot_be_told_never_fails_the_call(tmp_path: Path) -> None:
+    """Sharing the arguments with the shadow runs before the authoritative; an argument whose
+    ``__sizeof__`` raises (even ``SystemExit``) costs the shadow, never the call."""
+    FileStore.in_dir(tmp_path).transition(
+        "odd_argument", Phase.HYBRID, Rollout(percent=0, compare=100), actor="t", reason="t")
+    with testing.capture(state_dir=tmp_path) as telemetry:
+        assert _plus_one(_Amount(5)) == 6
+        telemetry.wait_for_shadows()
+        (shadow,) = telemetry.spans("shadow odd_argument")
+        attributes = dict(shadow.attributes or {})
+        assert attributes.get("aurum.migration.comparison") == "skipped"
+        assert attributes.get("aurum.migration.comparison.reason") == "uncopyable_arguments"

@@ -782,3 +782,32 @@ def test_the_span_context_probe_refuses_what_it_cannot_vouch_for(
     assert not straight_module._contexts_the_apis_way()
     monkeypatch.setattr(straight_module, "_NO_TRACE_STATE", TraceState())  # not the API's own
     assert not straight_module._contexts_the_apis_way()
+
+
+@pytest.mark.parametrize("kind", ["instance patch", "proxy override"])
+def test_a_parent_whose_span_context_is_overridden_is_asked(kind: str) -> None:
+    """A current span whose ``get_span_context`` is replaced on the instance (a test's
+    ``mock.patch.object``) or overridden by a proxy: the straight start asks it, as the SDK's
+    ``start_span`` does."""
+    import wrapt
+
+    provider, exporter = _provider()
+    tracer = provider.get_tracer("t")
+    start = span_starter(tracer)
+    other = SpanContext(0xABC, 0xDEF, False, TraceFlags(TraceFlags.SAMPLED))
+
+    class Proxy(wrapt.ObjectProxy):  # type: ignore[misc]
+        def get_span_context(self) -> SpanContext:
+            return other
+
+    outer = tracer.start_span("outer")
+    if kind == "instance patch":
+        outer.get_span_context = lambda: other  # type: ignore[method-assign]
+        parent: Any = outer
+    else:
+        parent = Proxy(outer)
+    context = trace.set_span_in_context(parent)
+    end_span(start("ours", ATTRIBUTES, context))
+    tracer.start_span("theirs", context=context).end()
+    made = {span.name: span for span in exporter.get_finished_spans()}
+    assert made["ours"].parent == made["theirs"].parent == other
