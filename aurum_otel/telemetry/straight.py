@@ -12,7 +12,10 @@ processors, exporters) is the SDK's code, and :func:`end_span` ends it with the 
 SDK's ``end``. Where the sampler that decides for the span's
 parent is one of the SDK's static samplers (always on or off, alone or a parent-based delegate),
 its fixed answer is taken without the call (~2 µs a span); any other sampler is asked, as the SDK
-asks it.
+asks it. The parent is read out of the context for the usual parents (none, or a span of the
+SDK's exact class, whose ``get_span_context`` is asked), as ``get_current_span`` would find it;
+the span's ``SpanContext`` is built as the API's constructor builds it where a probe at import
+shows both give the same tuple (valid and invalid ids, with and without a trace state).
 
 What protects a user's installation, where these tests do not run: the probe (the SDK's span
 fields, their types, ``ReadableSpan``'s fields), the methods whose work is done here checked to
