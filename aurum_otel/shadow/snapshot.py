@@ -30,8 +30,12 @@ def immutable(value: Any) -> bool:
             if type(item) not in _ATOMIC and not immutable(item):
                 return False
         return True
-    # A subclass of an atom is shared only if it carries no attributes of its own.
-    return isinstance(value, _IMMUTABLE) and not hasattr(value, "__dict__")
+    # A subclass of an atom is shared only if it carries nothing of its own that could change:
+    # no __dict__ and no slots (read off its type, never the value: no user code runs here).
+    for base in _IMMUTABLE:
+        if issubclass(kind, base):
+            return kind.__dictoffset__ == 0 and kind.__basicsize__ == base.__basicsize__
+    return False
 
 
 class Pickled:

@@ -49,22 +49,53 @@ def test_a_call_payload_counts_its_strings_and_pickled_parts() -> None:
     assert size_of(payload) == 3 + 2 + len(pickled.data) + 5
 
 
+_BUILTINS = (object, str, int, float, bool, bytes)
+
+
 def _shareable(value: Any) -> bool:
     """Which values a shadow may share with its caller, spelt plainly: atoms, and tuples and
-    frozensets of shareable values; a subclass of an atom only without attributes of its own."""
+    frozensets of shareable values; a subclass of an atom only if no class of its own gives it a
+    ``__dict__`` or a slot."""
     if type(value) in (str, int, float, bool, bytes, type(None)):
         return True
     if type(value) in (tuple, frozenset):
         return all(_shareable(item) for item in value)
-    return isinstance(value, str | int | float | bool | bytes) and not hasattr(value, "__dict__")
+    own = [klass for klass in type(value).__mro__ if klass not in _BUILTINS]
+    return isinstance(value, str | int | float | bool | bytes) and all(
+        "__dict__" not in vars(klass) and not getattr(klass, "__slots__", None) for klass in own)
 
 
 class _Tagged(str):
     pass
 
 
+class _Bare(str):
+    __slots__ = ()
+
+
+class _BareInt(int):
+    __slots__ = ()
+
+
+class _BareBytes(bytes):
+    __slots__ = ()
+
+
+class _Slotted(float):
+    __slots__ = ("unit",)
+
+
+class _BareChild(_Bare):
+    __slots__ = ()
+
+
+_SUBCLASSED = (st.builds(_Tagged, st.text(max_size=3)) | st.builds(_Bare, st.text(max_size=3))
+               | st.builds(_BareInt, st.integers()) | st.builds(_BareBytes, st.binary(max_size=3))
+               | st.builds(_Slotted, st.floats(allow_nan=False))
+               | st.builds(_BareChild, st.text(max_size=3)))
+
 _SHAREABLE_OR_NOT = st.recursive(
-    _ATOMS | st.lists(_ATOMS, max_size=2) | st.builds(_Tagged, st.text(max_size=3)),
+    _ATOMS | st.lists(_ATOMS, max_size=2) | _SUBCLASSED,
     lambda inner: (st.tuples(inner, inner) | st.lists(inner, max_size=2).map(tuple)
                    | st.frozensets(_ATOMS, max_size=3)),
     max_leaves=10)

@@ -76,3 +76,34 @@ def test_an_argument_whose_size_cannot_be_told_never_fails_the_call(tmp_path: Pa
         attributes = dict(shadow.attributes or {})
         assert attributes.get("aurum.migration.comparison") == "skipped"
         assert attributes.get("aurum.migration.comparison.reason") == "uncopyable_arguments"
+
+
+class _Price(float):
+    """An atom subclass with a slot of its own: it can change, so it is never shared."""
+
+    __slots__ = ("currency",)
+
+
+@migrated("slotted_argument")
+def _in_dollars(price: _Price) -> float:
+    answer = float(price) if price.currency == "USD" else -1.0
+    price.currency = "EUR"  # the authoritative changes its argument after reading it
+    return answer
+
+
+@_in_dollars.simplified
+def _in_dollars_v2(price: _Price) -> float:
+    return float(price) if price.currency == "USD" else -1.0
+
+
+def test_an_argument_with_a_slot_of_its_own_is_copied_for_the_shadow(tmp_path: Path) -> None:
+    FileStore.in_dir(tmp_path).transition(
+        "slotted_argument", Phase.HYBRID, Rollout(percent=0, compare=100), actor="t", reason="t")
+    price = _Price(9.5)
+    price.currency = "USD"
+    with testing.capture(state_dir=tmp_path) as telemetry:
+        assert _in_dollars(price) == 9.5
+        telemetry.wait_for_shadows()
+        (shadow,) = telemetry.spans("shadow slotted_argument")
+        assert dict(shadow.attributes or {}).get("aurum.migration.comparison") == "match"
+    assert price.currency == "EUR"  # the caller's own object is the authoritative's to change

@@ -811,3 +811,27 @@ def test_a_parent_whose_span_context_is_overridden_is_asked(kind: str) -> None:
     tracer.start_span("theirs", context=context).end()
     made = {span.name: span for span in exporter.get_finished_spans()}
     assert made["ours"].parent == made["theirs"].parent == other
+
+
+@pytest.mark.parametrize("ids", [(0, 0x1), (1 << 128, 0x2), (0x3, 0), (0x4, 1 << 64)])
+def test_ids_a_custom_generator_gets_wrong_give_the_constructors_span_context(
+        ids: tuple[int, int]) -> None:
+    """A user's id generator that returns ids out of range: the straight span's context says it
+    is invalid exactly as ``SpanContext``'s constructor would."""
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    class Odd(IdGenerator):
+        def generate_trace_id(self) -> int:
+            return ids[0]
+
+        def generate_span_id(self) -> int:
+            return ids[1]
+
+    provider, _ = _provider(id_generator=Odd())
+    tracer = provider.get_tracer("t")
+    start = span_starter(tracer)
+    assert isinstance(start, _Straight)
+    ours = start("s", ATTRIBUTES).get_span_context()
+    theirs = tracer.start_span("s", attributes=ATTRIBUTES).get_span_context()
+    assert (ours.trace_id, ours.span_id) == ids
+    assert tuple(ours) == tuple(theirs) and not ours.is_valid
