@@ -4,27 +4,22 @@ minus its generality (measured in ``benchmarks/profile_hot_path.py``).
 For a tracer of the SDK with one of the SDK's own samplers (:func:`span_starter`): the tracer's
 sampler, id generator, internal metrics and span processors, in that order, and the SDK's own span
 class with every field its constructor sets, built straight, aurum-otel's attributes already in
-the table when the processors' ``on_start`` sees the span (about 5 µs of a span's ~16). Used only
-where a probe span built by the SDK's constructor and one built here have the same fields, of the
-same types (the tracer's shared ones taken from the probe); the span is then an instance of the
-SDK's own class, so everything that reads or changes it (``set_attribute``, ``record_exception``,
-processors, exporters) is the SDK's code, and :func:`end_span` ends it with the steps of the
-SDK's ``end``. Where the sampler that decides for the span's
-parent is one of the SDK's static samplers (always on or off, alone or a parent-based delegate),
-its fixed answer is taken without the call (~2 µs a span); any other sampler is asked, as the SDK
-asks it. The parent is read out of the context for the usual parents (none, or a span of the
-SDK's exact class, whose ``get_span_context`` is asked), as ``get_current_span`` would find it;
-the span's ``SpanContext`` is built as the API's constructor builds it where a probe at import
-shows both give the same tuple (valid and invalid ids, with and without a trace state).
+the table when ``on_start`` sees the span. Used only where a probe span built by the SDK's
+constructor and one built here have the same fields, of the same types; the span is then the
+SDK's own class, so everything that reads or changes it is the SDK's code, and :func:`end_span`
+ends it with the steps of the SDK's ``end``. A static sampler's fixed answer (always on or off,
+alone or as a parent-based delegate) is taken without the call; any other sampler is asked. The
+parent is read out of the context for the usual parents (none, or a span of the SDK's exact
+class, asked for its context), and the ``SpanContext`` is built as the API's constructor builds
+it where a probe at import shows both give the same tuple.
 
-What protects a user's installation, where these tests do not run: the probe (the SDK's span
-fields, their types, ``ReadableSpan``'s fields), the methods whose work is done here checked to
-be the SDK's own on every span (an agent or a test double that patches ``Tracer.start_span`` or
-``Span.__init__``/``start``/``end``/``_readable_span``/``_add_event`` gets every span through
-its patch), and the public path wherever either says no. What the probe cannot see, a change of
-the SDK's logic that keeps its fields, ``tests/unit/telemetry/test_sdk.py`` and
-``test_straight_spans.py`` catch against the SDK the project is developed on (straight == the
-SDK's own start and end over every SDK sampler, parent, limit and id, with hypothesis).
+What protects a user's installation: the probes (the SDK's span fields and types,
+``ReadableSpan``'s fields, ``SpanContext``'s tuple), the SDK methods stood in for checked to be
+the SDK's own on every span (an agent's patch of ``Tracer.start_span`` or ``Span.__init__``/
+``start``/``end``/``_readable_span``/``_add_event`` gets every span), and the public path
+wherever either says no. A change of the SDK's logic that keeps its fields is caught by
+``tests/unit/telemetry/test_sdk.py`` and ``test_straight_spans.py`` (straight == the SDK's own
+over every SDK sampler, parent, limit and id, with hypothesis) on the SDK the project runs.
 """
 
 from __future__ import annotations

@@ -20,16 +20,12 @@ class _Cart:
     def __init__(self) -> None:
         self.total = 0
 
-    @migrated("stacked_cart")
-    @_logged
-    def add(self, amount: int) -> int:
-        self.total += amount
-        return self.total
-
-    @add.simplified
     def _add(self, amount: int) -> int:
         self.total += amount
         return self.total
+
+    add = migrated("stacked_cart")(_logged(_add))  # @migrated over @_logged
+    add.simplified(_add)
 
 
 def test_a_legacy_shadow_under_a_wrapt_decorator_runs_on_its_own_instance(
