@@ -33,9 +33,14 @@ def immutable(value: Any) -> bool:
     # A subclass of an atom is shared only if it carries nothing of its own that could change:
     # no __dict__ and no slots (read off its type, never the value: no user code runs here).
     for base in _IMMUTABLE:
-        if issubclass(kind, base):
-            return kind.__dictoffset__ == 0 and kind.__basicsize__ == base.__basicsize__
+        if issubclass(kind, base):  # a proxy that says it is a str is not one: never shared
+            return bool(_dict_offset(kind) == 0 and _basic_size(kind) == _basic_size(base))
     return False
+
+
+# The type's real layout, as the interpreter keeps it (a metaclass cannot say otherwise).
+_dict_offset = type.__dict__["__dictoffset__"].__get__
+_basic_size = type.__dict__["__basicsize__"].__get__
 
 
 class Pickled:

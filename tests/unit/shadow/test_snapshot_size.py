@@ -114,3 +114,28 @@ def test_shared_arguments_count_as_their_payload_would(args: tuple[Any, ...],
     and ``None`` for arguments it may not (they are copied)."""
     shareable = _shareable(args) and all(_shareable(value) for value in kwargs.values())
     assert shared_size(args, kwargs) == (size_of((None, args, kwargs)) if shareable else None)
+
+
+class _LyingMeta(type):
+    __dictoffset__ = property(lambda cls: 0)  # type: ignore[assignment]
+    __basicsize__ = property(lambda cls: str.__basicsize__)  # type: ignore[assignment]
+
+
+class _Liar(str, metaclass=_LyingMeta):
+    pass
+
+
+def test_a_metaclass_cannot_talk_a_mutable_subclass_into_being_shared() -> None:
+    """The sharing rule reads the type's real layout, not what its metaclass says."""
+    value = _Liar("a")
+    value.note = [1]  # type: ignore[attr-defined]  # it has a __dict__ after all
+    assert not immutable(value)
+
+
+def test_a_proxy_of_an_atom_is_not_shared() -> None:
+    """A proxy that says it is a str (wrapt, werkzeug's LocalProxy) can be re-pointed, or resolve
+    differently on the shadow's thread: it is never shared as it is."""
+    import wrapt
+
+    assert not immutable(wrapt.ObjectProxy("bob"))
+    assert shared_size((wrapt.ObjectProxy("bob"),), {}) is None
