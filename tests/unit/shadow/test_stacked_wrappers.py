@@ -103,3 +103,30 @@ def test_an_argument_with_a_slot_of_its_own_is_copied_for_the_shadow(tmp_path: P
         (shadow,) = telemetry.spans("shadow slotted_argument")
         assert dict(shadow.attributes or {}).get("aurum.migration.comparison") == "match"
     assert price.currency == "EUR"  # the caller's own object is the authoritative's to change
+
+
+@migrated("deep_argument")
+def _one(value: object) -> int:
+    return 1
+
+
+@_one.simplified
+def _one_v2(value: object) -> int:
+    return 1
+
+
+def test_an_argument_too_deep_to_walk_never_fails_the_call(tmp_path: Path) -> None:
+    """A tuple nested deeper than the interpreter's recursion limit: walking it to share it
+    with the shadow raises RecursionError, which costs the shadow, never the call."""
+    FileStore.in_dir(tmp_path).transition(
+        "deep_argument", Phase.HYBRID, Rollout(percent=0, compare=100), actor="t", reason="t")
+    deep: tuple[object, ...] = ()
+    for _ in range(100_000):
+        deep = (deep,)
+    with testing.capture(state_dir=tmp_path) as telemetry:
+        assert _one(deep) == 1
+        telemetry.wait_for_shadows()
+        (shadow,) = telemetry.spans("shadow deep_argument")
+        attributes = dict(shadow.attributes or {})
+        assert attributes.get("aurum.migration.comparison") == "skipped"
+        assert attributes.get("aurum.migration.comparison.reason") == "uncopyable_arguments"
