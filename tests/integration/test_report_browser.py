@@ -170,9 +170,30 @@ def _free_port() -> int:
         return port
 
 
+def _note(browser: Any) -> str | None:
+    """The live page's note, read in one step in the page (no element to go stale between a
+    find and a read while the page refreshes itself); ``None`` mid-refresh."""
+    text = browser.execute_script(
+        "const note = document.querySelector('p.note'); return note ? note.textContent : null;")
+    return None if text is None else " ".join(str(text).split())
+
+
+def _across_refreshes(check: Callable[[], None], attempts: int = 3) -> None:
+    """Run ``check`` on the live page; if the page replaced an element it held (a refresh
+    landed mid-check), run it again on the new page."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for attempt in range(attempts):
+        try:
+            check()
+            return
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
+
+
 def test_live_page_in_a_browser(browser: Any, hybrid_run: tuple[str, str, Path],
                                 pipeline: Pipeline, tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
 
     migration, service, state = hybrid_run
     for metric in ("aurum_migration_calls_total", "traces_span_metrics_duration_seconds_count"):
@@ -191,12 +212,13 @@ def test_live_page_in_a_browser(browser: Any, hybrid_run: tuple[str, str, Path],
                  what="aurum-migrate serve to answer")
         assert requests.post(url, timeout=5).status_code == 405  # read-only
         load(browser, url)
-        check_plots(browser, migration)
-        check_trace(browser, migration)
-        first = browser.find_element(By.CSS_SELECTOR, "p.note").text
-        wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "p.note").text != first or None,
+        # the page replaces itself every 2 s: a check that straddles a refresh reads again
+        _across_refreshes(lambda: check_plots(browser, migration))
+        _across_refreshes(lambda: check_trace(browser, migration))
+        first = _note(browser)
+        wait_for(lambda: (_note(browser) or first) != first or None,
                  timeout=20, what="the live page to refresh itself")
-        assert "Refreshes every 2 s" in browser.find_element(By.CSS_SELECTOR, "p.note").text
+        assert "Refreshes every 2 s" in (_note(browser) or "")
         DOCS.mkdir(exist_ok=True)
         browser.save_screenshot(str(DOCS / "serve.png"))
     finally:
